@@ -1,0 +1,40 @@
+"""The Typer app, shared options and console helpers used by every command module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from corpus.workspace import Workspace
+
+app = typer.Typer(
+    name="corpus",
+    help="Build annotated Arabic event-extraction corpora: ingest, segment, pre-label, "
+    "annotate in Label Studio, pull, publish.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+console_err = Console(stderr=True, highlight=False)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: found from the current folder upward).",
+        envvar="CORPUS_WORKSPACE",
+        show_default=False,
+    ),
+]
+
+
+def open_workspace(path: Path | None) -> Workspace:
+    """The workspace at `path`, or the one found from the current folder upward."""
+    return Workspace.load(path.resolve()) if path and (path / "corpus.toml").exists() else (
+        Workspace.find(path)
+    )

@@ -1,0 +1,84 @@
+"""`corpus init` and `corpus status`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from corpus.cli.app import WorkspaceOpt, app, console, open_workspace
+from corpus.workspace import Workspace
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="Workspace name (default: folder name).")] = None,
+) -> None:
+    """Create a workspace: corpus.toml, data/, releases/ and an editable ontology copy.
+
+    Example: corpus init my-corpus
+    """
+    ws = Workspace.init(directory, name=name)
+    console.print(f"Workspace ready at [bold]{ws.root}[/] (config: corpus.toml)")
+
+
+def workspace_status(ws: Workspace) -> dict:
+    """Counts for every stage present in the workspace (also used by tests and scripts)."""
+    from corpus.io import count_rows
+
+    out: dict = {"workspace": str(ws.root), "stages": {}}
+    for stage, path in [
+        ("articles", ws.articles_path),
+        ("sentences", ws.sentences_path),
+        ("predictions", ws.predictions_path),
+        ("annotations", ws.annotations_path),
+    ]:
+        if path.exists():
+            out["stages"][stage] = count_rows(path)
+    if ws.quarantine_dir.exists():
+        q = {p.stem: count_rows(p) for p in sorted(ws.quarantine_dir.glob("*.parquet"))}
+        if q:
+            out["quarantine"] = q
+    project = ws.read_state("project")
+    if project:
+        out["label_studio_project"] = {k: project[k] for k in ("project_id", "url") if k in project}
+    if ws.releases_dir.exists():
+        out["releases"] = sorted(
+            p.name for p in ws.releases_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
+    return out
+
+
+@app.command()
+def status(
+    workspace: WorkspaceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show row counts for every stage present in the workspace.
+
+    Example: corpus status
+    """
+    ws = open_workspace(workspace)
+    info = workspace_status(ws)
+    if as_json:
+        console.print_json(json.dumps(info, ensure_ascii=False))
+        return
+    table = Table(title=f"workspace {ws.root}")
+    table.add_column("stage")
+    table.add_column("rows", justify="right")
+    for stage, n in info["stages"].items():
+        table.add_row(stage, f"{n:,}")
+    for stage, n in info.get("quarantine", {}).items():
+        table.add_row(f"quarantine/{stage}", f"{n:,}")
+    if not info["stages"]:
+        table.add_row("(nothing yet)", "run `corpus ingest SOURCE`")
+    console.print(table)
+    if "label_studio_project" in info:
+        p = info["label_studio_project"]
+        console.print(f"Label Studio project {p.get('project_id')} at {p.get('url')}")
+    if info.get("releases"):
+        console.print("releases: " + ", ".join(info["releases"]))

@@ -1,0 +1,95 @@
+"""Parquet reading and writing shared by every stage: streaming, atomic, schema-checked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from corpus.errors import StageInputMissing
+
+
+class ParquetSink:
+    """Writes batches incrementally to `<path>.tmp` and renames into place on success.
+
+    Memory stays flat however many rows pass through; an interrupted run leaves the previous
+    file untouched.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, compression: str = "zstd"):
+        self.path = Path(path)
+        self.schema = schema
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(self.tmp, schema, compression=compression)
+        self.rows = 0
+
+    def write(self, table: pa.Table | pa.RecordBatch) -> None:
+        if table.num_rows == 0:
+            return
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        self._writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
+        self.rows += table.num_rows
+
+    def write_rows(self, rows: list[dict]) -> None:
+        if rows:
+            self.write(pa.Table.from_pylist(rows, schema=self.schema))
+
+    def close(self) -> None:
+        self._writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> ParquetSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def require(path: Path, command: str) -> Path:
+    """`path` if the stage that writes it has run, else a StageInputMissing naming `command`."""
+    if not Path(path).exists():
+        raise StageInputMissing(str(path), command)
+    return Path(path)
+
+
+def iter_batches(
+    path: Path, columns: list[str] | None = None, batch_size: int = 4096
+) -> Iterator[pa.RecordBatch]:
+    """Stream a Parquet file in record batches (empty iterator if the file does not exist)."""
+    if not Path(path).exists():
+        return
+    pf = pq.ParquetFile(path)
+    yield from pf.iter_batches(batch_size=batch_size, columns=columns)
+
+
+def count_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows if Path(path).exists() else 0
+
+
+def write_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
+    """Write a whole table atomically with `schema`."""
+    with ParquetSink(path, schema) as sink:
+        sink.write(table)
+
+
+def read_column_set(path: Path, column: str) -> set:
+    """All values of one column, e.g. the ids already written by an earlier run."""
+    if not Path(path).exists():
+        return set()
+    return set(pq.read_table(path, columns=[column]).column(column).to_pylist())
+
+
+def concat_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_batches(list(batches), schema=schema)
