@@ -42,13 +42,15 @@ class Quarantine:
         new = pa.Table.from_pylist(self.rows, schema=QUARANTINE)
         if self.path.exists():
             old = pq.read_table(self.path, schema=QUARANTINE)
-            seen = set(zip(*(old.column(c).to_pylist() for c in ("source", "location", "reason"))))
-            keep = [
-                i
-                for i, key in enumerate(zip(*(new.column(c).to_pylist() for c in ("source", "location", "reason"))))
-                if key not in seen
-            ]
-            new = pa.concat_tables([old, new.take(keep)])
+            seen = set(_keys(old))
+            keep = [i for i, key in enumerate(_keys(new)) if key not in seen]
+            new = pa.concat_tables([old, new.take(pa.array(keep, pa.int64()))])
         write_table(self.path, new, QUARANTINE)
         self.rows.clear()
         return self.path
+
+
+def _keys(table: pa.Table) -> list[tuple]:
+    """(source, location, reason) per row: the same bad row quarantined twice is kept once."""
+    cols = [table.column(c).to_pylist() for c in ("source", "location", "reason")]
+    return list(zip(*cols, strict=True))

@@ -9,6 +9,7 @@ from corpus.errors import CorpusError
 
 # Importing a command module registers its commands on `app`.
 from corpus.cli import workspace_cmds  # noqa: E402,F401  isort: skip
+from corpus.cli import ingest_cmd  # noqa: E402,F401  isort: skip
 
 __all__ = ["app", "main"]
 

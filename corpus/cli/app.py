@@ -35,6 +35,8 @@ WorkspaceOpt = Annotated[
 
 def open_workspace(path: Path | None) -> Workspace:
     """The workspace at `path`, or the one found from the current folder upward."""
-    return Workspace.load(path.resolve()) if path and (path / "corpus.toml").exists() else (
-        Workspace.find(path)
+    return (
+        Workspace.load(path.resolve())
+        if path and (path / "corpus.toml").exists()
+        else (Workspace.find(path))
     )

@@ -82,3 +82,29 @@ def status(
         console.print(f"Label Studio project {p.get('project_id')} at {p.get('url')}")
     if info.get("releases"):
         console.print("releases: " + ", ".join(info["releases"]))
+
+
+@app.command()
+def quarantine(
+    stage: Annotated[str, typer.Argument(help="Stage: ingest, prelabel, pull, ...")] = "ingest",
+    workspace: WorkspaceOpt = None,
+    limit: Annotated[int, typer.Option(help="Rows to show (0: all).")] = 20,
+) -> None:
+    """Show quarantined rows of a stage with file, location and reason.
+
+    Example: corpus quarantine ingest --limit 50
+    """
+    import pyarrow.parquet as pq
+
+    ws = open_workspace(workspace)
+    path = ws.quarantine_dir / f"{stage}.parquet"
+    if not path.exists():
+        console.print(f"No quarantined rows for {stage}.")
+        return
+    rows = pq.read_table(path).to_pylist()
+    table = Table(title=f"quarantine/{stage}: {len(rows):,} row(s) in {path}")
+    for col in ("source", "location", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in rows[: limit or None]:
+        table.add_row(r["source"], r["location"], r["reason"])
+    console.print(table)

@@ -1,0 +1,365 @@
+"""Ingest: raw records → clean, deduplicated `data/articles.parquet`, bad rows quarantined.
+
+The flow per source: read records → map fields → `clean_batch` (pure, per-article core
+`clean_article`) → exact-duplicate check → near-duplicate grouping (the one global step) → write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from corpus.dedup import NearDuplicateIndex
+from corpus.ids import content_id
+from corpus.io import ParquetSink, iter_batches
+from corpus.quarantine import Quarantine
+from corpus.schemas import ARTICLES
+from corpus.sources import RawRecord, SourceReader
+from corpus.text import arabic_ratio, canonicalize
+from corpus.types import QuarantinedRow, StageCounts
+from corpus.workspace import Workspace
+
+# Field names tried, in order, when no mapping option is given.
+FIELD_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "text": ("text", "content", "body", "article", "article_text", "full_text", "maintext", "story"),
+    "id": ("id", "article_id", "doc_id", "docid", "guid", "uuid", "_id", "source_id"),
+    "title": ("title", "headline", "heading", "subject"),
+    "url": ("url", "link", "source_url", "href", "permalink"),
+    "published_at": (
+        "published_at", "date", "published", "pub_date", "publish_date", "datetime",
+        "date_publish", "created_at", "timestamp", "time",
+    ),
+}  # fmt: skip
+BATCH_ROWS = 1000
+
+# The columns `clean_batch` takes in: one raw article per row, fields already mapped.
+RAW_BATCH = pa.schema(
+    [
+        ("source", pa.string()),
+        ("location", pa.string()),
+        ("source_id", pa.string()),
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("url", pa.string()),
+        ("published_at", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+# What it gives back: article columns (but dup_group) plus the reason a row was rejected.
+CLEAN_BATCH = pa.schema(
+    [f for f in ARTICLES if f.name != "dup_group"]
+    + [pa.field("location", pa.string()), pa.field("raw", pa.string()),
+       pa.field("reject_reason", pa.string())]
+)  # fmt: skip
+
+
+@dataclass
+class IngestOptions:
+    """Field mapping and limits; unset fields are detected from the first record."""
+
+    text_field: str | None = None
+    id_field: str | None = None
+    title_field: str | None = None
+    url_field: str | None = None
+    date_field: str | None = None
+    format: str | None = None
+    source_name: str | None = None
+    min_arabic_ratio: float = 0.5
+    min_chars: int = 20
+    max_chars: int = 200_000
+    near_duplicate_threshold: float = 0.8
+
+    @classmethod
+    def from_workspace(cls, ws: Workspace, **overrides: Any) -> IngestOptions:
+        cfg = ws.section("ingest")
+        opts = cls(
+            min_arabic_ratio=float(cfg.get("min_arabic_ratio", 0.5)),
+            min_chars=int(cfg.get("min_chars", 20)),
+            max_chars=int(cfg.get("max_chars", 200_000)),
+            near_duplicate_threshold=float(cfg.get("near_duplicate_threshold", 0.8)),
+        )
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(opts, k, v)
+        return opts
+
+
+@dataclass
+class SourceReport:
+    source: str
+    format: str
+    fields: dict[str, str | None]
+    counts: StageCounts = field(default_factory=StageCounts)
+    near_duplicates: int = 0
+
+
+def get_path(obj: dict[str, Any], path: str) -> Any:
+    """`obj["a"]["b"]` for the path "a.b" (a plain key containing dots wins)."""
+    if path in obj:
+        return obj[path]
+    cur: Any = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def detect_fields(sample: dict[str, Any], opts: IngestOptions) -> dict[str, str | None]:
+    """Which record field feeds each article column: the option if given, else the first
+    candidate name present (case-insensitive)."""
+    lower = {k.lower(): k for k in sample}
+    given = {
+        "text": opts.text_field,
+        "id": opts.id_field,
+        "title": opts.title_field,
+        "url": opts.url_field,
+        "published_at": opts.date_field,
+    }
+    out: dict[str, str | None] = {}
+    for col, names in FIELD_CANDIDATES.items():
+        out[col] = given[col] or next((lower[n] for n in names if n in lower), None)
+    return out
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%d/%m/%Y", "%d-%m-%Y")
+
+
+def normalize_date(value: str | None) -> str | None:
+    """ISO 8601 when the date parses (ISO or a few common forms), else the value as given."""
+    if not value or not value.strip():
+        return None
+    v = value.strip()
+    try:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(v, fmt).isoformat()
+        except ValueError:
+            continue
+    return v
+
+
+def map_record(rec: RawRecord, fields: dict[str, str | None], source: str) -> dict[str, Any]:
+    """A RAW_BATCH row from a parsed record; a non-text value in the text field is kept as
+    None-text with the reason in `raw` handled by `clean_article`."""
+    f = rec.fields or {}
+    text_value = get_path(f, fields["text"]) if fields["text"] else None
+    return {
+        "source": source,
+        "location": rec.location,
+        "source_id": _as_text(get_path(f, fields["id"])) if fields["id"] else None,
+        "title": _as_text(get_path(f, fields["title"])) if fields["title"] else None,
+        "text": text_value if isinstance(text_value, str) or text_value is None else _NOT_TEXT,
+        "url": _as_text(get_path(f, fields["url"])) if fields["url"] else None,
+        "published_at": _as_text(get_path(f, fields["published_at"]))
+        if fields["published_at"]
+        else None,
+        "raw": rec.raw,
+    }
+
+
+_NOT_TEXT = "\x00not-a-string\x00"
+
+
+def clean_article(row: dict[str, Any], opts: IngestOptions) -> dict[str, Any]:
+    """The per-article core: canonical text, id, checks. Sets `reject_reason` on a bad row."""
+    out = dict(row)
+    out["reject_reason"] = None
+    text = row.get("text")
+    if text == _NOT_TEXT:
+        out["reject_reason"] = "the text field holds a non-string value"
+        out["text"] = ""
+        return _finish(out)
+    if text is None:
+        out["reject_reason"] = "missing text (no text field in the record)"
+        out["text"] = ""
+        return _finish(out)
+    if len(text) > opts.max_chars * 2:  # don't spend time normalising megabytes of junk
+        out["reject_reason"] = (
+            f"text is {len(text):,} characters, over the limit of {opts.max_chars:,} "
+            "(ingest.max_chars in corpus.toml)"
+        )
+        out["text"] = text[:200]
+        return _finish(out)
+    text = canonicalize(text)
+    out["text"] = text
+    out["title"] = canonicalize(row["title"]) if row.get("title") else _headline(text)
+    out["published_at"] = normalize_date(row.get("published_at"))
+    out["source_id"] = row.get("source_id") or None
+    out["arabic_ratio"] = ratio = arabic_ratio(text) if text else 0.0
+    if not text:
+        out["reject_reason"] = "empty text"
+    elif len(text) < opts.min_chars:
+        out["reject_reason"] = (
+            f"text is only {len(text)} characters (minimum {opts.min_chars}: ingest.min_chars)"
+        )
+    elif len(text) > opts.max_chars:
+        out["reject_reason"] = (
+            f"text is {len(text):,} characters, over the limit of {opts.max_chars:,} "
+            "(ingest.max_chars in corpus.toml)"
+        )
+    elif ratio < opts.min_arabic_ratio:
+        out["reject_reason"] = (
+            f"not Arabic: {ratio:.0%} of letters are Arabic script "
+            f"(threshold {opts.min_arabic_ratio:.0%}: ingest.min_arabic_ratio)"
+        )
+    return _finish(out)
+
+
+def _finish(out: dict[str, Any]) -> dict[str, Any]:
+    text = out.get("text") or ""
+    out["content_hash"] = hashlib.blake2b(
+        text.encode("utf-8", "surrogatepass"), digest_size=16
+    ).hexdigest()
+    sid = out.get("source_id")
+    # Stable ids: from the source and its own id when it has one, else from the content.
+    out["article_id"] = (
+        content_id(out["source"], sid, prefix="a")
+        if sid
+        else content_id(out["content_hash"], prefix="a")
+    )
+    out.setdefault("arabic_ratio", None)
+    return out
+
+
+def _headline(text: str) -> str | None:
+    first = text.split("\n", 1)[0].strip()
+    return first if 0 < len(first) <= 200 and "\n" in text else None
+
+
+def clean_batch(raw: pa.Table, opts: IngestOptions) -> pa.Table:
+    """Pure stage function: RAW_BATCH rows in, CLEAN_BATCH rows out (same order)."""
+    rows = [clean_article(r, opts) for r in raw.to_pylist()]
+    return pa.Table.from_pylist(rows, schema=CLEAN_BATCH)
+
+
+def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for x in it:
+        batch.append(x)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def ingest(
+    ws: Workspace,
+    paths: list[Path],
+    opts: IngestOptions,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> list[SourceReport]:
+    """Add the articles of every source to the workspace; returns one report per source.
+
+    Sources that cannot be read at all raise SourceError before anything is written.
+    """
+    readers = [SourceReader(p, opts.format) for p in paths]  # fail early on unreadable sources
+    ws.data_dir.mkdir(parents=True, exist_ok=True)
+    index_path = ws.data_dir / "minhash.parquet"
+    seen_ids: dict[str, str] = {}  # article_id -> content_hash, of everything already stored
+    seen_hashes: set[str] = set()
+    for b in iter_batches(ws.articles_path, ["article_id", "content_hash"], 65536):
+        for aid, h in zip(b.column(0).to_pylist(), b.column(1).to_pylist(), strict=True):
+            seen_ids[aid] = h
+            seen_hashes.add(h)
+    index = NearDuplicateIndex.load(index_path, opts.near_duplicate_threshold)
+    quarantine = Quarantine(ws.quarantine_dir, "ingest")
+    reports: list[SourceReport] = []
+
+    with ParquetSink(ws.articles_path, ARTICLES) as sink:
+        # Carry the existing articles over: the file is rewritten with the new ones appended.
+        for b in iter_batches(ws.articles_path, batch_size=8192):
+            sink.write(b)
+        for reader in readers:
+            source = opts.source_name or reader.path.name
+            report = SourceReport(source, reader.format, {})
+            reports.append(report)
+            counts = report.counts
+            for batch in _batched(reader.records(), BATCH_ROWS):
+                counts.read += len(batch)
+                good = []
+                for rec in batch:
+                    if not report.fields and rec.fields is not None:
+                        # Detected from the first record that parsed.
+                        report.fields = detect_fields(rec.fields, opts)
+                    if rec.error:
+                        quarantine.add(QuarantinedRow(source, rec.location, rec.error, rec.raw))
+                    else:
+                        good.append(map_record(rec, report.fields, source))
+                counts.quarantined += len(batch) - len(good)
+                if good:
+                    cleaned = clean_batch(pa.Table.from_pylist(good, schema=RAW_BATCH), opts)
+                    rows = _dedupe(cleaned, report, quarantine, index, seen_ids, seen_hashes)
+                    sink.write_rows(rows)
+                if on_progress:
+                    on_progress(source, reader.position, reader.total)
+        index.save(index_path)
+    quarantine.flush()
+    return reports
+
+
+def _dedupe(
+    cleaned: pa.Table,
+    report: SourceReport,
+    quarantine: Quarantine,
+    index: NearDuplicateIndex,
+    seen_ids: dict[str, str],
+    seen_hashes: set[str],
+) -> list[dict[str, Any]]:
+    """Exact duplicates are skipped, near-duplicates grouped; returns the rows to write."""
+    counts = report.counts
+    rows = []
+    for r in cleaned.to_pylist():
+        if r["reject_reason"]:
+            counts.quarantined += 1
+            quarantine.add(
+                QuarantinedRow(
+                    r["source"], r["location"], r["reject_reason"], r["raw"] or r["text"]
+                )
+            )
+            continue
+        aid, h = r["article_id"], r["content_hash"]
+        if aid in seen_ids and seen_ids[aid] != h:
+            counts.quarantined += 1
+            quarantine.add(
+                QuarantinedRow(
+                    r["source"],
+                    r["location"],
+                    f"article id {aid} (source id {r['source_id']!r}) was already ingested with "
+                    "different text; the first version is kept",
+                    r["raw"] or r["text"],
+                )
+            )
+            continue
+        if aid in seen_ids or h in seen_hashes:
+            counts.duplicate += 1
+            continue
+        seen_ids[aid] = h
+        seen_hashes.add(h)
+        r["dup_group"] = index.assign(aid, r["text"])
+        if r["dup_group"] != aid:
+            report.near_duplicates += 1
+        counts.accepted += 1
+        rows.append({k: r[k] for k in ARTICLES.names})
+    return rows
