@@ -7,13 +7,14 @@ ingested before, without re-reading article text.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 from datasketch.minhash import _fmix
 
 from corpus.io import write_table
@@ -21,10 +22,41 @@ from corpus.text import normalize_for_matching
 
 NUM_PERM = 64
 SHINGLE = 12  # characters (~2 words): small edits disturb few shingles
-SAMPLE = 4  # keep 1 shingle in 4, by hash
+SAMPLE = 4  # keep 1 shingle in 4, by hash (a 3 KB article keeps ~650)
 
-# Letters and digits (Basic Multilingual Plane); everything else is dropped before shingling.
-_WORD_CHAR = np.array([chr(c).isalnum() for c in range(0x10000)], dtype=bool)
+_P = 0x01000193  # multiplier of the polynomial window hash (wrapping mod 2^32)
+
+
+@functools.cache
+def _fold_table() -> np.ndarray:
+    """Code point -> folded code point (alef forms, ya, ta marbuta, digits, case), or 0 for what
+    shingling ignores (not a letter or digit, diacritics, tatweel). Built once, lazily."""
+    table = np.zeros(0x10000, dtype=np.uint32)
+    for c in range(0x10000):
+        ch = chr(c)
+        if ch.isalnum() and not 0xD800 <= c <= 0xDFFF:
+            folded = normalize_for_matching(ch)
+            table[c] = ord(folded) if len(folded) == 1 else 0
+    return table
+
+
+def _window_hash(codes: np.ndarray, k: int) -> np.ndarray:
+    """Polynomial hash of every window of k codes, by doubling: H[a+b](i) = H[a](i)*P^b + H[b](i+a)."""
+    powers = {1: codes.copy()}
+    size = 1
+    while size * 2 <= k:
+        h = powers[size]
+        powers[size * 2] = h[:-size] * np.uint32(pow(_P, size, 1 << 32)) + h[size:]
+        size *= 2
+    out, width = powers[size], size
+    for part in sorted((p for p in powers if p < size), reverse=True):
+        if width + part <= k:
+            n = len(out) - part
+            out = out[:n] * np.uint32(pow(_P, part, 1 << 32)) + powers[part][width : width + n]
+            width += part
+    return out
+
+
 SCHEME = "affine32"
 
 SIGNATURES = pa.schema(
@@ -50,34 +82,25 @@ class NearDuplicateIndex:
         self._group: dict[str, str] = {}
         self._new: list[dict] = []
 
-    def signature(self, text: str) -> MinHash:
-        """MinHash of the text's character shingles (vectorised with numpy).
+    def signature(self, text: str) -> LeanMinHash:
+        """MinHash of the text's character shingles, vectorised with numpy.
 
-        Shingles are SHINGLE consecutive letters/digits of the matching-normalised text with
-        spaces and punctuation dropped, so reformatting, punctuation and diacritics do not count
-        as differences. One shingle in SAMPLE is kept (chosen by hash, so the same in every
-        text), which keeps the Jaccard estimate unbiased at a fraction of the cost.
+        Shingles are SHINGLE consecutive letters/digits after matching folds (see `_fold_table`),
+        with spaces, punctuation, diacritics and tatweel dropped, so reformatting does not count
+        as a difference. One shingle in SAMPLE is kept, chosen by hash (the same in every text),
+        which keeps the Jaccard estimate unbiased at a fraction of the cost.
         """
-        codes = np.frombuffer(normalize_for_matching(text).encode("utf-32-le"), dtype=np.uint32)
-        codes = codes[_WORD_CHAR[np.minimum(codes, 0xFFFF)]]
-        n = len(codes) - SHINGLE + 1
-        if n <= 0:
-            codes = np.concatenate([codes, np.zeros(SHINGLE, np.uint32)])
-            n = len(codes) - SHINGLE + 1
-        hv = np.zeros(n, dtype=np.uint32)
-        for j in range(SHINGLE):  # polynomial hash of each window, wrapping mod 2^32
-            hv = hv * np.uint32(0x01000193) + codes[j : j + n]
-        hv = np.unique(_fmix(hv, 32))
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        codes = _fold_table()[np.minimum(codes, 0xFFFF)]
+        codes = codes[codes != 0]
+        if len(codes) < SHINGLE:
+            codes = np.concatenate([codes, np.zeros(SHINGLE - len(codes), np.uint32)])
+        hv = _fmix(_window_hash(codes, SHINGLE), 32)
         sampled = hv[hv % SAMPLE == 0]
-        hv = sampled if len(sampled) >= 8 else hv
+        hv = np.unique(sampled if len(sampled) >= 8 else hv)
         a, b = self._template.permutations
         values = (a[:, None] * hv[None, :] + b[:, None]).min(axis=1)
-        return MinHash(
-            hashvalues=values,
-            permutations=self._template.permutations,
-            scheme=SCHEME,
-            hashfunc=_crc32,
-        )
+        return LeanMinHash(seed=1, hashvalues=values, scheme=SCHEME)
 
     def assign(self, article_id: str, text: str) -> str:
         """The dup_group for a new article (the group key of its nearest earlier match)."""
@@ -114,12 +137,7 @@ class NearDuplicateIndex:
                 with index._lsh.insertion_session() as session:
                     for aid, grp, sig in zip(ids, groups, sigs, strict=True):
                         hv = np.frombuffer(sig, dtype="<u4").astype(np.uint32)
-                        m = MinHash(
-                            hashvalues=hv,
-                            permutations=index._template.permutations,
-                            scheme=SCHEME,
-                            hashfunc=_crc32,
-                        )
+                        m = LeanMinHash(seed=1, hashvalues=hv, scheme=SCHEME)
                         session.insert(aid, m, check_duplication=False)
                         index._group[aid] = grp
         index._existing_path = Path(path)

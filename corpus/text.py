@@ -43,6 +43,31 @@ for _lo, _hi in _ARABIC_RANGES:
 _IS_ARABIC &= _IS_LETTER
 
 
+# Characters that mean `canonicalize` has work to do (checked in one vectorised pass, since most
+# scraped articles need none of the rewriting steps).
+_NEEDS_WORK = np.zeros(0x10000, dtype=bool)
+for _c in "\r\u2028\u2029\x85&\ufeff\u200b\u2060\u00ad\x7f\ufff9\ufffa\ufffb":
+    _NEEDS_WORK[ord(_c)] = True
+for _lo, _hi in [
+    (0x00, 0x08),
+    (0x0B, 0x0C),
+    (0x0E, 0x1F),
+    (0x80, 0x9F),
+    (0x202A, 0x202E),
+    (0x2066, 0x2069),
+]:
+    _NEEDS_WORK[_lo : _hi + 1] = True
+
+
+def _needs_work(text: str) -> bool:
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return (
+        bool(_NEEDS_WORK[np.minimum(codes, 0xFFFF)].any())
+        or "\n" in text
+        and (" \n" in text or "\t\n" in text)
+    )
+
+
 def canonicalize(text: str) -> str:
     """The canonical form of an article's text (documented in the README):
 
@@ -51,6 +76,11 @@ def canonicalize(text: str) -> str:
     removed (see `_INVISIBLE`), spaces before a line break and around the whole text trimmed.
     Idempotent: `canonicalize(canonicalize(t)) == canonicalize(t)`.
     """
+    if not _needs_work(text):
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+            return canonicalize(text)
+        return text.strip()
     for _ in range(2):  # scraped text is often escaped twice
         if "&" not in text or not _ENTITY.search(text):
             break

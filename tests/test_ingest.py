@@ -377,3 +377,25 @@ def test_property_nothing_is_lost(tmp_path_factory, batches):
         assert c.accepted + c.duplicate + c.quarantined == c.read
         total_accepted += c.accepted
     assert len(articles(ws)) == total_accepted
+
+
+def test_clean_batch_is_the_per_article_core_over_a_table():
+    import pyarrow as pa
+
+    from corpus.ingest import CLEAN_BATCH, RAW_BATCH, clean_article, clean_batch
+
+    opts = IngestOptions()
+    rows = [
+        {"source": "s", "location": f"line {i}", "source_id": sid, "title": None, "text": t,
+         "url": None, "published_at": "2024-01-02", "raw": ""}
+        for i, (sid, t) in enumerate([("1", ARTICLE_A), (None, ARTICLE_B), ("3", ""), ("4", "English text only, no Arabic at all")])
+    ]  # fmt: skip
+    out = clean_batch(pa.Table.from_pylist(rows, schema=RAW_BATCH), opts)
+    assert out.schema.equals(CLEAN_BATCH)
+    assert out.to_pylist() == [clean_article(r, opts) | {} for r in rows]
+    reasons = out.column("reject_reason").to_pylist()
+    assert (
+        reasons[:2] == [None, None]
+        and reasons[2] == "empty text"
+        and reasons[3].startswith("not Arabic")
+    )
