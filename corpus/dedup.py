@@ -75,9 +75,12 @@ def _crc32(b: bytes) -> int:
 class NearDuplicateIndex:
     """Assigns each new article to the near-duplicate group of a similar earlier one, or its own."""
 
-    def __init__(self, threshold: float = 0.8):
+    def __init__(self, threshold: float = 0.7):
         self.threshold = threshold
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        # LSH finds candidates generously (recall); the signature estimate then confirms them
+        # against the real threshold (precision).
+        self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.15), num_perm=NUM_PERM)
+        self._sigs: dict[str, np.ndarray] = {}
         self._template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_crc32)
         self._group: dict[str, str] = {}
         self._new: list[dict] = []
@@ -105,7 +108,10 @@ class NearDuplicateIndex:
     def assign(self, article_id: str, text: str) -> str:
         """The dup_group for a new article (the group key of its nearest earlier match)."""
         m = self.signature(text)
-        matches = self._lsh.query(m)
+        hv = m.hashvalues
+        matches = [
+            k for k in self._lsh.query(m) if np.count_nonzero(self._sigs[k] == hv) >= self._needed
+        ]
         if matches:
             # Deterministic: the smallest group key among the matches' groups.
             group = min(self._group[k] for k in matches)
@@ -113,6 +119,7 @@ class NearDuplicateIndex:
             group = article_id
         self._lsh.insert(article_id, m, check_duplication=False)
         self._group[article_id] = group
+        self._sigs[article_id] = hv
         self._new.append(
             {
                 "article_id": article_id,
@@ -122,11 +129,16 @@ class NearDuplicateIndex:
         )
         return group
 
+    @property
+    def _needed(self) -> int:
+        """Matching signature slots that estimate a Jaccard similarity of at least threshold."""
+        return int(np.ceil(self.threshold * NUM_PERM))
+
     def __contains__(self, article_id: str) -> bool:
         return article_id in self._group
 
     @classmethod
-    def load(cls, path: Path, threshold: float = 0.8) -> NearDuplicateIndex:
+    def load(cls, path: Path, threshold: float = 0.7) -> NearDuplicateIndex:
         """The index with every signature saved at `path` (empty if there is none yet)."""
         index = cls(threshold)
         if Path(path).exists():
@@ -140,7 +152,7 @@ class NearDuplicateIndex:
                         m = LeanMinHash(seed=1, hashvalues=hv, scheme=SCHEME)
                         session.insert(aid, m, check_duplication=False)
                         index._group[aid] = grp
-        index._existing_path = Path(path)
+                        index._sigs[aid] = m.hashvalues
         return index
 
     def save(self, path: Path) -> None:

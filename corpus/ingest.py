@@ -74,7 +74,7 @@ class IngestOptions:
     min_arabic_ratio: float = 0.5
     min_chars: int = 20
     max_chars: int = 200_000
-    near_duplicate_threshold: float = 0.8
+    near_duplicate_threshold: float = 0.7
 
     @classmethod
     def from_workspace(cls, ws: Workspace, **overrides: Any) -> IngestOptions:
@@ -83,7 +83,7 @@ class IngestOptions:
             min_arabic_ratio=float(cfg.get("min_arabic_ratio", 0.5)),
             min_chars=int(cfg.get("min_chars", 20)),
             max_chars=int(cfg.get("max_chars", 200_000)),
-            near_duplicate_threshold=float(cfg.get("near_duplicate_threshold", 0.8)),
+            near_duplicate_threshold=float(cfg.get("near_duplicate_threshold", 0.7)),
         )
         for k, v in overrides.items():
             if v is not None:

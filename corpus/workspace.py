@@ -26,7 +26,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "min_arabic_ratio": 0.5,
         "min_chars": 20,
         "max_chars": 200_000,
-        "near_duplicate_threshold": 0.8,
+        "near_duplicate_threshold": 0.7,
     },
     "segment": {"max_sentence_chars": 0},
     "prelabel": {"prelabeler": "lexicon"},
