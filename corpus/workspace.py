@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -42,7 +43,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
 
 
 def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
+    """A deep merge that copies `base`, so editing a workspace's config never edits the defaults."""
+    out = copy.deepcopy(base)
     for k, v in over.items():
         out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return out

@@ -76,3 +76,12 @@ def test_every_command_has_help():
         assert cmd.help, f"command {name} has no help text"
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, name
+
+
+def test_config_edits_do_not_leak_into_defaults(tmp_path):
+    from corpus.workspace import DEFAULT_CONFIG
+
+    ws = Workspace.init(tmp_path)
+    ws.config["segment"]["max_sentence_chars"] = 123
+    assert DEFAULT_CONFIG["segment"]["max_sentence_chars"] == 0
+    assert Workspace.init(tmp_path / "other").config["segment"]["max_sentence_chars"] == 0

@@ -10,6 +10,7 @@ from corpus.errors import CorpusError
 # Importing a command module registers its commands on `app`.
 from corpus.cli import workspace_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import ingest_cmd  # noqa: E402,F401  isort: skip
+from corpus.cli import segment_cmd  # noqa: E402,F401  isort: skip
 
 __all__ = ["app", "main"]
 
@@ -19,9 +20,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except CorpusError as e:
-        console_err.print(f"[bold red]error:[/] {e.message}", highlight=False)
+        console_err.print(f"[bold red]error:[/] {e.message}", highlight=False, soft_wrap=True)
         if e.hint:
-            console_err.print(f"[yellow]hint:[/] {e.hint}", highlight=False)
+            console_err.print(f"[yellow]hint:[/] {e.hint}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         console_err.print("[red]interrupted[/]: finished steps are kept; re-run to continue.")
