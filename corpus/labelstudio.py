@@ -1,0 +1,989 @@
+"""The only module that talks to Label Studio (label-studio-sdk 2.x, raw HTTP where it lacks).
+
+Connection: `LABEL_STUDIO_URL` + `LABEL_STUDIO_API_KEY` (the SDK's own names) select any server;
+else `[label_studio] url` in corpus.toml with the key from `LABEL_STUDIO_API_KEY`; else the
+embedded server recorded by `corpus server start`. Every failure becomes a `LabelStudioError`
+naming the URL and what to do; the API key is never put in a message.
+
+Pushing is idempotent and resumable without asking the server to list every task (it serves
+only ~1,400 tasks/s that way): a per-project ledger in the workspace records
+`sentence_id -> task id` after every imported batch, and is checked against the server's task
+count and highest task id on every push. When they disagree (a push killed after the server
+committed a batch, tasks added or deleted by hand), only the tasks above the ledger's highest id
+are listed, or, failing that, the whole project, and the ledger is rebuilt from the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from corpus.errors import LabelStudioError
+from corpus.ids import content_id
+from corpus.tasks import TaskBatch
+from corpus.workspace import Workspace
+
+PROJECT_STATE = "project"
+EMBEDDED = "embedded"
+LIST_PAGE = 1000  # tasks per listing request (keyset pagination on the task id)
+IMPORT_TIMEOUT = 600.0  # one bulk import request; a 2,000-task batch takes 2-4 s
+RETRIES = 5  # per batch, on 5xx / 429 / connection errors, with exponential backoff
+RELATIONS_KEY = "relations"  # the <Relations> block in config_labels()
+
+
+@dataclass
+class ProjectResult:
+    project_id: int
+    action: str  # "created" | "reused" | "updated"
+    url: str
+    note: str = ""
+
+
+@dataclass
+class PushCounts:
+    sent: int = 0
+    batches: int = 0
+    retries: int = 0
+    recovered: int = 0  # tasks of a failed request that the server had committed after all
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def _server_message(body: Any) -> str:
+    """The human part of a Label Studio error body (DRF: {"field": ["msg"]} or {"detail"})."""
+    if isinstance(body, dict):
+        if isinstance(body.get("validation_errors"), dict) and body["validation_errors"]:
+            return _server_message(body["validation_errors"])  # {"detail": "Validation error"}
+        if "detail" in body and body["detail"]:
+            return str(body["detail"])
+        parts = []
+        for key, value in body.items():
+            if key in ("id", "status_code", "version", "exc_info"):
+                continue
+            if isinstance(value, list):
+                value = "; ".join(str(v) for v in value)
+            parts.append(f"{key}: {value}")
+        return "; ".join(parts) or json.dumps(body)[:500]
+    return str(body)[:1000]
+
+
+def _differs(stored: Any, wanted: Any) -> bool:
+    if isinstance(stored, str) and isinstance(wanted, str):
+        return stored.strip() != wanted.strip()
+    return stored != wanted
+
+
+def _sid(task: dict[str, Any]) -> str:
+    return str((task.get("data") or {}).get("sentence_id") or "")
+
+
+def config_labels(config_xml: str) -> dict[str, set[str]]:
+    """Label values per control name (`entities`, `triggers`, `sentence`) and `relations`."""
+    root = ET.fromstring(config_xml)
+    out: dict[str, set[str]] = {}
+    for el in root.iter():
+        if el.tag in ("Labels", "Choices", "Taxonomy") and el.get("name"):
+            out.setdefault(el.get("name"), set()).update(
+                c.get("value") for c in el.iter() if c.tag in ("Label", "Choice") and c.get("value")
+            )
+        elif el.tag == "Relations":
+            out.setdefault(RELATIONS_KEY, set()).update(
+                c.get("value") for c in el if c.tag == "Relation" and c.get("value")
+            )
+    return out
+
+
+def refresh_project_url(ws: Workspace | None, base_url: str) -> None:
+    """Point the recorded embedded-server project at the server's current port."""
+    state = ws.read_state(PROJECT_STATE) if ws is not None else {}
+    if state.get("server") == EMBEDDED and state.get("project_id"):
+        url = f"{base_url}/projects/{state['project_id']}/data"
+        if state.get("url") != url:
+            ws.write_state(PROJECT_STATE, {**state, "url": url})
+
+
+def guidance_html(text: str) -> str:
+    """Annotator instructions (plain text paragraphs) as the HTML Label Studio shows."""
+    from html import escape
+
+    paras = [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
+    # The form Label Studio's HTML sanitiser stores, so an unchanged text compares equal.
+    return "".join(f"<p>{escape(p, quote=False).replace(chr(10), '<br>')}</p>" for p in paras)
+
+
+class Ledger:
+    """`task id -> sentence_id` of tasks known to be in one project, appended after each batch.
+
+    A tab-separated file; a line torn by a kill is ignored (the reconcile step finds the task).
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tasks: dict[int, str] = {}
+        if path.exists():
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                # A write cut by a kill: drop the torn line (its number may be cut short too).
+                data = data[: data.rfind(b"\n") + 1]
+                with open(path, "r+b") as f:
+                    f.truncate(len(data))
+            for line in data.decode("utf-8").splitlines():
+                sid, _, tid = line.partition("\t")
+                if tid.isdigit():
+                    self.tasks[int(tid)] = sid
+
+    @property
+    def max_id(self) -> int:
+        return max(self.tasks, default=0)
+
+    def sentence_ids(self) -> set[str]:
+        return {s for s in self.tasks.values() if s}
+
+    def add(self, pairs: Iterable[tuple[str, int]]) -> None:
+        new = [(s, t) for s, t in pairs if t not in self.tasks]
+        if not new:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write("".join(f"{s}\t{t}\n" for s, t in new))
+            f.flush()
+            os.fsync(f.fileno())
+        self.tasks.update((t, s) for s, t in new)
+
+    def replace(self, tasks: dict[int, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{s}\t{t}\n" for t, s in sorted(tasks.items())), encoding="utf-8")
+        os.replace(tmp, self.path)
+        self.tasks = dict(tasks)
+
+
+class LabelStudio:
+    """A connection to one Label Studio server (use `LabelStudio.connect(workspace)`)."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        workspace: Workspace | None = None,
+        origin: str = "explicit",
+        transport: httpx.BaseTransport | None = None,
+        retry_wait: float = 1.0,
+    ):
+        self.url = url.rstrip("/")
+        self.workspace = workspace
+        self.origin = origin  # "embedded" | "env" | "config" | "explicit"
+        self.retry_wait = retry_wait
+        self._api_key = api_key
+        local = httpx.URL(self.url).host in ("127.0.0.1", "localhost", "::1")
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(60.0, read=IMPORT_TIMEOUT),
+            transport=transport,
+            trust_env=not local,  # a proxy from the environment must not catch 127.0.0.1
+        )
+        self._sdk_client: Any = None
+
+    @property
+    def sdk(self) -> Any:
+        """The label-studio-sdk client, made on first use (importing the SDK takes ~1.5 s, and
+        a push does not need it)."""
+        if self._sdk_client is None:
+            from label_studio_sdk import LabelStudio as SDK
+
+            self._sdk_client = SDK(
+                base_url=self.url, api_key=self._api_key, httpx_client=self._http, timeout=60.0
+            )
+        return self._sdk_client
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"LabelStudio({self.url!r}, origin={self.origin!r})"
+
+    # --- connection -------------------------------------------------------------------------
+
+    @classmethod
+    def connect(
+        cls,
+        workspace: Workspace | None = None,
+        *,
+        check: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> LabelStudio:
+        """The server to use: LABEL_STUDIO_URL/KEY, else corpus.toml's url, else the embedded."""
+        url = os.environ.get("LABEL_STUDIO_URL", "").strip()
+        origin = "env"
+        if not url and workspace is not None:
+            url = str(workspace.section("label_studio").get("url") or "").strip()
+            origin = "config"
+        if url:
+            key = os.environ.get("LABEL_STUDIO_API_KEY", "").strip()
+            if not key:
+                raise LabelStudioError(
+                    "LABEL_STUDIO_API_KEY is not set, so the server cannot be used.",
+                    url=url,
+                    hint="Copy your access token from Label Studio (Account & Settings) into "
+                    "LABEL_STUDIO_API_KEY, or unset LABEL_STUDIO_URL to use the embedded server.",
+                )
+        else:
+            from corpus import server
+
+            info = server.read_info(workspace) if workspace is not None else None
+            if info is None or not server.is_our_server(info.pid, Path(info.data_dir)):
+                raise LabelStudioError(
+                    "No Label Studio server to talk to: the embedded server is not running and "
+                    "LABEL_STUDIO_URL is not set.",
+                    hint="Run `corpus server start`, or set LABEL_STUDIO_URL and "
+                    "LABEL_STUDIO_API_KEY to use your own server.",
+                )
+            url, key, origin = info.url, info.api_key, EMBEDDED
+        client = cls(url, key, workspace=workspace, origin=origin, transport=transport)
+        if check:
+            client.whoami()
+        if origin == EMBEDDED:
+            refresh_project_url(workspace, url)
+        return client
+
+    @property
+    def server_key(self) -> str:
+        """Which server a recorded project lives on (the embedded one changes port per start)."""
+        return EMBEDDED if self.origin == EMBEDDED else self.url
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LabelStudio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- errors -----------------------------------------------------------------------------
+
+    def _error(self, what: str, status: int | None, body: Any) -> LabelStudioError:
+        msg = _redact(_server_message(body), self._api_key)
+        if status in (401, 403):
+            hint = (
+                "The embedded server's key is recorded by `corpus server start`: run it again."
+                if self.origin == EMBEDDED
+                else "Check LABEL_STUDIO_API_KEY: copy the access token from Label Studio "
+                "(Account & Settings)."
+            )
+            return LabelStudioError(
+                f"Label Studio rejected the API key while trying to {what} (HTTP {status}: {msg})",
+                url=self.url,
+                hint=hint,
+            )
+        if status == 404:
+            return LabelStudioError(
+                f"Not found while trying to {what} (HTTP 404: {msg})",
+                url=self.url,
+                hint="Was the project deleted in Label Studio? Run `corpus project create`.",
+            )
+        if status is not None and status >= 500:
+            return LabelStudioError(
+                f"Label Studio failed while trying to {what} (HTTP {status}: {msg[:300]})",
+                url=self.url,
+                hint="See the server's log (embedded: .corpus/label-studio.log), then re-run.",
+            )
+        return LabelStudioError(
+            f"Label Studio refused to {what} (HTTP {status}: {msg})", url=self.url
+        )
+
+    def _unreachable(self, what: str, exc: Exception) -> LabelStudioError:
+        hint = (
+            "Start it with `corpus server start`."
+            if self.origin == EMBEDDED
+            else "Check that LABEL_STUDIO_URL is right and the server is up, or unset it to use "
+            "the embedded server (`corpus server start`)."
+        )
+        return LabelStudioError(
+            f"Cannot reach Label Studio to {what} ({type(exc).__name__}: "
+            f"{_redact(str(exc), self._api_key) or 'no answer'})",
+            url=self.url,
+            hint=hint,
+        )
+
+    def _sdk(self, what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        from label_studio_sdk.core.api_error import ApiError
+
+        try:
+            return fn(*args, **kwargs)
+        except ApiError as e:
+            raise self._error(what, e.status_code, e.body) from None
+        except httpx.TransportError as e:
+            raise self._unreachable(what, e) from None
+
+    def _headers(self) -> dict[str, str]:
+        if self._api_key.startswith("eyJ") and self._api_key.count(".") == 2:
+            # A personal access token (JWT): the SDK exchanges and refreshes it.
+            return {"Authorization": self.sdk._client_wrapper.get_headers()["Authorization"]}
+        return {"Authorization": f"Token {self._api_key}"}  # a legacy token
+
+    def _raw(self, method: str, path: str, what: str, ok: tuple[int, ...] = (200,), **kw: Any):
+        """A raw API call; raises LabelStudioError unless the status is in `ok`."""
+        try:
+            r = self._http.request(method, path, headers=self._headers(), **kw)
+        except httpx.TransportError as e:
+            raise self._unreachable(what, e) from None
+        if r.status_code not in ok:
+            try:
+                body = r.json()
+            except ValueError:
+                body = r.text
+            raise self._error(what, r.status_code, body)
+        return r
+
+    # --- server -----------------------------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        r = self._raw("GET", "/api/current-user/whoami", "check the API key")
+        return r.json()
+
+    def version(self) -> str:
+        r = self._raw("GET", "/api/version/", "read the server version")
+        return r.json().get("release", "")
+
+    # --- projects ---------------------------------------------------------------------------
+
+    def validate_config(self, config_xml: str, project_id: int | None = None) -> None:
+        """Have the server validate a labeling config (with a project: against its labels)."""
+        path = f"/api/projects/{project_id}/validate/" if project_id else "/api/projects/validate/"
+        try:
+            r = self._http.post(path, json={"label_config": config_xml}, headers=self._headers())
+        except httpx.TransportError as e:
+            raise self._unreachable("validate the labeling config", e) from None
+        if r.status_code in (200, 204):
+            return
+        if r.status_code == 400:
+            try:
+                msg = _server_message(r.json())
+            except ValueError:
+                msg = r.text[:1000]
+            raise LabelStudioError(
+                f"Label Studio rejected the labeling config: {msg}",
+                url=self.url,
+                hint="The config is generated from the workspace ontology: fix the ontology "
+                "file and run `corpus project create` again.",
+            )
+        raise self._error("validate the labeling config", r.status_code, r.text)
+
+    def get_project(self, project_id: int) -> dict[str, Any] | None:
+        r = self._raw("GET", f"/api/projects/{project_id}/", "read the project", ok=(200, 404))
+        return r.json() if r.status_code == 200 else None
+
+    def labels_in_use(self, project_id: int, roles: bool = False) -> dict[str, dict[str, int]]:
+        """How many annotations/drafts use each label, per control (and relation roles).
+
+        Labels come from the server's project summary (annotations and drafts); relation roles
+        are not in it, so with `roles=True` the annotations are read from an export snapshot.
+        """
+        r = self._raw("GET", f"/api/projects/{project_id}/summary/", "read the project summary")
+        summary = r.json()
+        used: dict[str, dict[str, int]] = {}
+        for key in ("created_labels", "created_labels_drafts"):
+            for control, labels in (summary.get(key) or {}).items():
+                for label, n in (labels or {}).items():
+                    if n:
+                        slot = used.setdefault(control, {})
+                        slot[label] = slot.get(label, 0) + int(n)
+        if roles:
+            with tempfile.TemporaryDirectory() as tmp:
+                dest = Path(tmp) / "export.json"
+                self.export_json(project_id, dest, only_annotated=True, predictions=False)
+                tasks = json.loads(dest.read_text(encoding="utf-8"))
+            for task in tasks:
+                for ann in task.get("annotations") or []:
+                    for res in ann.get("result") or []:
+                        if res.get("type") == "relation":
+                            for role in res.get("labels") or []:
+                                slot = used.setdefault(RELATIONS_KEY, {})
+                                slot[role] = slot.get(role, 0) + 1
+        return used
+
+    def create_project(
+        self, title: str, label_config: str, description: str = "", instructions: str = ""
+    ) -> int:
+        """A new project that is not the workspace's main one (e.g. pull's review project):
+        the config is validated by the server, workspace state "project" is left alone, and
+        annotators see predictions."""
+        self.validate_config(label_config)
+        project = self._sdk(
+            "create the project",
+            self.sdk.projects.create,
+            title=title,
+            label_config=label_config,
+            description=description,
+            expert_instruction=instructions,
+            show_instruction=bool(instructions),
+            show_collab_predictions=True,
+        )
+        return int(project.id)
+
+    def prediction_versions(self, project_id: int) -> dict[int, str]:
+        """prediction id -> model_version for a project's predictions (the export lists
+        prediction ids only; a review pull needs to know which version a decision started
+        from). One request: meant for small projects such as the review project."""
+        r = self._raw(
+            "GET", "/api/predictions/", "list the predictions", params={"project": project_id}
+        )
+        body = r.json()
+        items = body.get("results", []) if isinstance(body, dict) else body
+        return {int(p["id"]): str(p.get("model_version") or "") for p in items}
+
+    def ensure_project(
+        self,
+        *,
+        title: str,
+        label_config: str,
+        description: str = "",
+        instructions: str = "",
+        ontology_hash: str = "",
+        model_version: str | None = None,
+    ) -> ProjectResult:
+        """Create the workspace's project, or reuse it (updating the config when it changed).
+
+        A config change that drops labels still used by annotations or drafts is refused: those
+        annotations would no longer be shown or pulled.
+        """
+        self.validate_config(label_config)
+        state = self.workspace.read_state(PROJECT_STATE) if self.workspace else {}
+        fields: dict[str, Any] = {
+            "title": title,
+            "description": description,
+            "label_config": label_config,
+            "expert_instruction": instructions,
+            "show_instruction": bool(instructions),
+            "show_collab_predictions": True,  # annotators see the pre-labels
+        }
+        if model_version:
+            fields["model_version"] = model_version
+        current = None
+        note = ""
+        if state.get("project_id") and state.get("server") == self.server_key:
+            current = self.get_project(int(state["project_id"]))
+            if current is None:
+                note = f"project {state['project_id']} no longer exists on the server; "
+        elif state.get("project_id"):
+            note = f"the recorded project {state['project_id']} is on {state.get('server')}; "
+        if current is None:
+            project = self._sdk("create the project", self.sdk.projects.create, **fields)
+            pid, action = int(project.id), "created"
+            note += "created a new project"
+        else:
+            pid = int(current["id"])
+            # The server strips surrounding whitespace off the stored config.
+            if (current.get("label_config") or "").strip() != label_config.strip():
+                self._refuse_orphaning(pid, current, label_config)
+                self.validate_config(label_config, project_id=pid)
+            changed = {k: v for k, v in fields.items() if _differs(current.get(k), v)}
+            if changed:
+                self._sdk("update the project", self.sdk.projects.update, pid, **changed)
+            action = "updated" if "label_config" in changed else "reused"
+        result = ProjectResult(pid, action, f"{self.url}/projects/{pid}/data", note)
+        if self.workspace is not None:
+            self.workspace.write_state(
+                PROJECT_STATE,
+                {
+                    "project_id": pid,
+                    "url": result.url,
+                    "ontology_hash": ontology_hash,
+                    "server": self.server_key,
+                    "title": title,
+                },
+            )
+        return result
+
+    def _refuse_orphaning(self, pid: int, current: dict, new_config: str) -> None:
+        old, new = (
+            config_labels(current.get("label_config") or "<View/>"),
+            config_labels(new_config),
+        )
+        dropped = {c: old[c] - new.get(c, set()) for c in old if old[c] - new.get(c, set())}
+        if not dropped:
+            return
+        used = self.labels_in_use(pid, roles=RELATIONS_KEY in dropped)
+        conflicts = [
+            f"{control}: {label} ({used[control][label]} uses)"
+            for control, labels in sorted(dropped.items())
+            for label in sorted(labels)
+            if used.get(control, {}).get(label)
+        ]
+        if conflicts:
+            raise LabelStudioError(
+                "The new ontology drops labels that annotations still use: " + ", ".join(conflicts),
+                url=self.url,
+                hint="Keep those labels in the ontology (or change those annotations in Label "
+                "Studio first), then run `corpus project create` again.",
+            )
+
+    @property
+    def project_state(self) -> dict[str, Any]:
+        return self.workspace.read_state(PROJECT_STATE) if self.workspace else {}
+
+    @property
+    def project_id(self) -> int:
+        """The workspace's project on this server (from workspace state "project")."""
+        state = self.project_state
+        if not state.get("project_id"):
+            raise LabelStudioError(
+                "This workspace has no Label Studio project yet.",
+                url=self.url,
+                hint="Run `corpus project create` first.",
+            )
+        if state.get("server", self.server_key) != self.server_key:
+            raise LabelStudioError(
+                f"The workspace's project {state['project_id']} is on another server "
+                f"({state.get('server')}).",
+                url=self.url,
+                hint="Run `corpus project create` to create the project on this server.",
+            )
+        return int(state["project_id"])
+
+    def set_model_version(self, project_id: int, model_version: str) -> None:
+        """Make annotators see predictions of `model_version` (the project's current model)."""
+        self._raw(
+            "PATCH",
+            f"/api/projects/{project_id}/",
+            "set the project's model version",
+            json={"model_version": model_version, "show_collab_predictions": True},
+        )
+
+    # --- listing tasks ----------------------------------------------------------------------
+
+    def _task_page(self, project_id: int, after_id: int, size: int, fields: str = "id,data"):
+        query = {
+            "filters": {
+                "conjunction": "and",
+                "items": [
+                    {
+                        "filter": "filter:tasks:id",
+                        "operator": "greater",
+                        "type": "Number",
+                        "value": after_id,
+                    }
+                ],
+            },
+            "ordering": ["tasks:id"],
+        }
+        r = self._raw(
+            "GET",
+            "/api/tasks",
+            "list the project's tasks",
+            params={
+                "project": project_id,
+                "page_size": size,
+                "include": fields,
+                "query": json.dumps(query),
+            },
+        )
+        return r.json().get("tasks", [])
+
+    def iter_tasks(self, project_id: int, after_id: int = 0) -> Iterator[tuple[int, str]]:
+        """(task id, sentence_id) of every task with an id above `after_id`, in id order."""
+        while True:
+            page = self._task_page(project_id, after_id, LIST_PAGE)
+            for t in page:
+                yield int(t["id"]), str((t.get("data") or {}).get("sentence_id") or "")
+            if len(page) < LIST_PAGE:
+                return
+            after_id = int(page[-1]["id"])
+
+    def task_count(self, project_id: int) -> int:
+        project = self.get_project(project_id)
+        if project is None:
+            raise self._error("read the project", 404, f"project {project_id} does not exist")
+        return int(project.get("task_number") or 0)
+
+    def max_task_id(self, project_id: int) -> int:
+        r = self._raw(
+            "GET",
+            "/api/tasks",
+            "list the project's tasks",
+            params={
+                "project": project_id,
+                "page_size": 1,
+                "include": "id",
+                "query": json.dumps({"ordering": ["-tasks:id"]}),
+            },
+        )
+        tasks = r.json().get("tasks", [])
+        return int(tasks[0]["id"]) if tasks else 0
+
+    def ledger(self, project_id: int) -> Ledger | None:
+        if self.workspace is None:
+            return None
+        name = content_id(self.server_key, length=8)
+        return Ledger(self.workspace.state_dir / "pushed" / f"{name}-{project_id}.tsv")
+
+    def existing_sentence_ids(self, project_id: int) -> set[str]:
+        """sentence_ids of the tasks already in the project, reconciled with the server."""
+        ledger = self.ledger(project_id)
+        count = self.task_count(project_id)
+        if ledger is None:
+            return {s for _, s in self.iter_tasks(project_id) if s}
+        if len(ledger.tasks) == count and (
+            count == 0 or self.max_task_id(project_id) == ledger.max_id
+        ):
+            return ledger.sentence_ids()
+        if ledger.tasks and count > len(ledger.tasks):
+            # Usually a push interrupted after the server committed a batch: list only the tail.
+            ledger.add((s, t) for t, s in self.iter_tasks(project_id, after_id=ledger.max_id))
+            if len(ledger.tasks) == count:
+                return ledger.sentence_ids()
+        ledger.replace(dict(self.iter_tasks(project_id)))
+        return ledger.sentence_ids()
+
+    # --- importing --------------------------------------------------------------------------
+
+    def import_tasks(
+        self, project_id: int, tasks: list[dict[str, Any]], counts: PushCounts | None = None
+    ) -> list[int]:
+        """Import one batch of tasks (one request), retrying server errors without duplicates.
+
+        Before each retry, the tasks of the failed request that the server committed anyway are
+        looked up (by `data.sentence_id`) and left out. Returns the task ids in the order of
+        `tasks` (when the server reports them).
+        """
+        counts = counts if counts is not None else PushCounts()
+        ledger = self.ledger(project_id)
+        pending = list(tasks)
+        recovered: dict[str, int] = {}
+        failures: list[str] = []
+        baseline = ledger.max_id if ledger else None
+        for attempt in range(RETRIES + 1):
+            if attempt:
+                counts.retries += 1
+                time.sleep(min(self.retry_wait * 2 ** (attempt - 1), 30.0))
+                try:
+                    landed = self._landed(project_id, pending, baseline)
+                except LabelStudioError as e:
+                    failures.append(e.message)
+                    continue
+                if landed:
+                    counts.recovered += len(landed)
+                    recovered.update(landed)
+                    pending = [t for t in pending if _sid(t) not in landed]
+                if not pending:
+                    return self._in_order(tasks, recovered, [], [])
+            try:
+                r = self._http.post(
+                    f"/api/projects/{project_id}/import",
+                    params={"return_task_ids": "true"},
+                    content=json.dumps(pending, ensure_ascii=False).encode("utf-8"),
+                    headers={**self._headers(), "Content-Type": "application/json"},
+                )
+            except httpx.TransportError as e:
+                failures.append(f"{type(e).__name__}: {e}")
+                continue
+            if r.status_code in (200, 201):
+                new_ids = self._imported_ids(project_id, r.json(), pending, baseline)
+                if ledger is not None and len(new_ids) == len(pending):
+                    ledger.add(zip([_sid(t) for t in pending], new_ids, strict=True))
+                return self._in_order(tasks, recovered, pending, new_ids)
+            if r.status_code >= 500 or r.status_code in (408, 429):
+                failures.append(f"HTTP {r.status_code}")
+                continue
+            try:
+                body = r.json()
+            except ValueError:
+                body = r.text
+            first = _sid(pending[0]) if pending else "?"
+            raise self._error(
+                f"import a batch of {len(pending)} tasks (first sentence_id {first})",
+                r.status_code,
+                body,
+            )
+        raise LabelStudioError(
+            f"Label Studio kept failing while importing a batch of {len(tasks)} tasks "
+            f"({RETRIES + 1} attempts: {', '.join(failures[-3:])})",
+            url=self.url,
+            hint="Check the server (embedded: .corpus/label-studio.log), then run "
+            "`corpus project push` again: it continues where it stopped and sends nothing twice.",
+        )
+
+    @staticmethod
+    def _in_order(
+        tasks: list[dict], recovered: dict[str, int], sent: list[dict], sent_ids: list[int]
+    ) -> list[int]:
+        if not recovered:
+            return list(sent_ids)
+        by_sid = dict(recovered)
+        if len(sent) == len(sent_ids):
+            by_sid.update(zip([_sid(t) for t in sent], sent_ids, strict=True))
+        return [by_sid[_sid(t)] for t in tasks if _sid(t) in by_sid]
+
+    def _imported_ids(
+        self, project_id: int, response: dict, pending: list[dict], baseline: int | None
+    ) -> list[int]:
+        if "task_ids" in response and len(response["task_ids"]) == len(pending):
+            return [int(t) for t in response["task_ids"]]
+        if "import" in response:  # Label Studio Enterprise imports in the background
+            self._wait_import(project_id, int(response["import"]))
+        landed = self._landed(project_id, pending, baseline)
+        return [landed[_sid(t)] for t in pending if _sid(t) in landed]
+
+    def _wait_import(
+        self, project_id: int, import_id: int, timeout: float = IMPORT_TIMEOUT
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self._raw(
+                "GET", f"/api/projects/{project_id}/imports/{import_id}/", "follow the import"
+            )
+            status = r.json().get("status")
+            if status == "completed":
+                return
+            if status == "failed":
+                raise self._error("import tasks", 400, r.json().get("error") or r.json())
+            time.sleep(1.0)
+        raise LabelStudioError(
+            f"Import {import_id} did not finish in {timeout:.0f} s", url=self.url
+        )
+
+    def _landed(self, project_id: int, pending: list[dict], baseline: int | None) -> dict[str, int]:
+        """Which of `pending` (by sentence_id) are on the server, with their task ids.
+
+        Waits until the task count stops moving, so a request still being processed when the
+        client gave up is seen before deciding what to resend.
+        """
+        count, settled = self.task_count(project_id), 0
+        while settled < 2:
+            time.sleep(0.5)
+            now = self.task_count(project_id)
+            settled = settled + 1 if now == count else 0
+            count = now
+        wanted = {_sid(t) for t in pending} - {""}
+        after = baseline if baseline is not None else 0
+        found = {s: t for t, s in self.iter_tasks(project_id, after_id=after) if s in wanted}
+        ledger = self.ledger(project_id)
+        if ledger is not None and found:
+            ledger.add(found.items())
+        return found
+
+    def push(
+        self,
+        project_id: int,
+        batches: Iterable[TaskBatch],
+        on_batch: Callable[[TaskBatch], None] | None = None,
+    ) -> PushCounts:
+        """Import batches in order, building the next batch while the server takes this one."""
+        counts = PushCounts()
+        it = iter(batches)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ls-import") as pool:
+            inflight: tuple[TaskBatch, Future] | None = None
+            while True:
+                batch = next(it, None)  # built while the previous request is in flight
+                if inflight is not None:
+                    done, fut = inflight
+                    fut.result()
+                    counts.sent += len(done.tasks)
+                    counts.batches += 1
+                    if on_batch:
+                        on_batch(done)
+                    inflight = None
+                if batch is None:
+                    break
+                if batch.tasks:
+                    inflight = (
+                        batch,
+                        pool.submit(self.import_tasks, project_id, batch.tasks, counts),
+                    )
+                elif on_batch:
+                    on_batch(batch)
+        return counts
+
+    # --- exporting --------------------------------------------------------------------------
+
+    def export_json(
+        self,
+        project_id: int,
+        dest: Path,
+        *,
+        only_annotated: bool = False,
+        predictions: bool = True,
+        timeout: float = 3600.0,
+    ) -> dict[str, Any]:
+        """A full-JSON export snapshot streamed to `dest` (written atomically).
+
+        Returns {"snapshot_id", "path", "task_count"}. `only_annotated` keeps tasks with at least
+        one annotation; `predictions=False` exports prediction ids only (smaller, faster). The
+        snapshot is deleted on the server once downloaded.
+        """
+        dest = Path(dest)
+        kwargs: dict[str, Any] = {"title": f"corpus export {time.strftime('%Y-%m-%d %H:%M:%S')}"}
+        if only_annotated:
+            kwargs["task_filter_options"] = {"only_with_annotations": True}
+        if not predictions:
+            kwargs["serialization_options"] = {"predictions": {"only_id": True}}
+        snap = self._sdk(
+            "create an export snapshot", self.sdk.projects.exports.create, project_id, **kwargs
+        )
+        deadline = time.monotonic() + timeout
+        while snap.status not in ("completed", "failed"):
+            if time.monotonic() > deadline:
+                raise LabelStudioError(
+                    f"Export snapshot {snap.id} not ready after {timeout:.0f} s (status "
+                    f"{snap.status})",
+                    url=self.url,
+                )
+            time.sleep(1.0)
+            snap = self._sdk(
+                "follow the export", self.sdk.projects.exports.get, project_id, snap.id
+            )
+        if snap.status == "failed":
+            raise LabelStudioError(f"Export snapshot {snap.id} failed on the server", url=self.url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".part")
+        what = "download the export"
+        try:
+            with self._http.stream(
+                "GET",
+                f"/api/projects/{project_id}/exports/{snap.id}/download",
+                params={"exportType": "JSON"},
+                headers=self._headers(),
+            ) as r:
+                if r.status_code != 200:
+                    r.read()
+                    raise self._error(what, r.status_code, r.text)
+                with open(tmp, "wb") as f:
+                    for chunk in r.iter_bytes(1 << 20):
+                        f.write(chunk)
+        except httpx.TransportError as e:
+            tmp.unlink(missing_ok=True)
+            raise self._unreachable(what, e) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, dest)
+        task_count = int((snap.counters or {}).get("task_number", 0)) if snap.counters else None
+        try:
+            self._sdk(
+                "delete the export snapshot", self.sdk.projects.exports.delete, project_id, snap.id
+            )
+        except LabelStudioError:
+            pass  # the download is what matters; a leftover snapshot is harmless
+        return {"snapshot_id": int(snap.id), "path": dest, "task_count": task_count}
+
+
+# --- the push flow ------------------------------------------------------------------------------
+
+
+@dataclass
+class PushReport:
+    project_id: int
+    total: int  # sentences in the workspace
+    selected: int
+    already: int  # selected but already in the project
+    sent: int = 0
+    with_predictions: int = 0
+    with_events: int = 0
+    rejected_spans: int = 0
+    retries: int = 0
+    model_version: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def push_workspace(
+    client: LabelStudio,
+    ws: Workspace,
+    selection: Any = None,
+    *,
+    batch_size: int = 2000,
+    on_plan: Callable[[Any], None] | None = None,
+    on_batch: Callable[[TaskBatch], None] | None = None,
+) -> PushReport:
+    """Send the workspace's sentences (with pre-labels) to its project; idempotent, resumable.
+
+    1. The project must match the workspace ontology (else its config would not show the labels).
+    2. Sentence ids already in the project are looked up (ledger, reconciled with the server).
+    3. The plan picks and orders what goes; tasks are built and imported batch by batch, the
+       ledger recording each batch, so an interrupted push continues where it stopped.
+    4. Rejected predicted spans go to data/quarantine/push.parquet; the project's model version
+       is set to the pushed predictions' so annotators see them.
+    """
+    import pyarrow.parquet as pq
+
+    from corpus.io import require
+    from corpus.ontology import load_ontology
+    from corpus.quarantine import Quarantine
+    from corpus.tasks import Selection, iter_task_batches, plan_push
+    from corpus.types import QuarantinedRow
+
+    t0 = time.perf_counter()
+    ontology = load_ontology(ws.ontology_path)
+    project_id = client.project_id
+    recorded = client.project_state.get("ontology_hash")
+    if recorded and recorded != ontology.hash:
+        raise LabelStudioError(
+            f"The ontology ({ws.ontology_path}) changed since project {project_id} was set up.",
+            url=client.url,
+            hint="Run `corpus project create` to update the project's labeling config first.",
+        )
+
+    # ParquetFile, not read_table: the latter imports pyarrow.dataset and pandas (~0.4 s).
+    def read(path: Path, columns: list[str]) -> Any:
+        return pq.ParquetFile(path).read(columns=columns) if path.exists() else None
+
+    require(ws.sentences_path, "corpus segment")
+    sentences = read(ws.sentences_path, ["sentence_id", "article_id", "index", "text"])
+    predictions = read(ws.predictions_path, ["sentence_id", "spans", "model_version"])
+    articles = read(ws.articles_path, ["article_id", "title"])
+
+    existing = client.existing_sentence_ids(project_id)
+    plan = plan_push(sentences, predictions, existing, selection or Selection())
+    if on_plan:
+        on_plan(plan)
+    report = PushReport(project_id, plan.total, plan.selected, plan.already)
+    report.with_events = plan.with_events
+    quarantine = Quarantine(ws.quarantine_dir, "push")
+    versions: dict[str, int] = {}
+
+    def after_batch(batch: TaskBatch) -> None:
+        report.with_predictions += batch.with_predictions
+        for task in batch.tasks:
+            for p in task.get("predictions", []):
+                versions[p["model_version"]] = versions.get(p["model_version"], 0) + 1
+        for r in batch.rejected:
+            quarantine.add(
+                QuarantinedRow(
+                    source=str(ws.predictions_path),
+                    location=f"sentence {r.sentence_id} span [{r.span.get('start')}, "
+                    f"{r.span.get('end')}) {r.span.get('label')}",
+                    reason=r.reason,
+                    raw=json.dumps(r.span, ensure_ascii=False, default=str),
+                )
+            )
+        report.rejected_spans += len(batch.rejected)
+        if on_batch:
+            on_batch(batch)
+
+    batches = iter_task_batches(sentences, predictions, articles, plan, ontology, batch_size)
+    try:
+        counts = client.push(project_id, batches, after_batch)
+        report.sent, report.retries = counts.sent, counts.retries
+    finally:
+        quarantine.flush()
+    if versions:
+        report.model_version = max(versions, key=versions.get)
+        client.set_model_version(project_id, report.model_version)
+    report.seconds = time.perf_counter() - t0
+    return report
