@@ -11,6 +11,7 @@ from corpus.errors import CorpusError
 from corpus.cli import workspace_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import ingest_cmd  # noqa: E402,F401  isort: skip
 from corpus.cli import segment_cmd  # noqa: E402,F401  isort: skip
+from corpus.cli import pull_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import labelstudio_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import prelabel_cmd  # noqa: E402,F401  isort: skip
 
