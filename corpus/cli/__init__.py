@@ -12,6 +12,7 @@ from corpus.cli import workspace_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import ingest_cmd  # noqa: E402,F401  isort: skip
 from corpus.cli import segment_cmd  # noqa: E402,F401  isort: skip
 from corpus.cli import pull_cmds  # noqa: E402,F401  isort: skip
+from corpus.cli import publish_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import labelstudio_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import prelabel_cmd  # noqa: E402,F401  isort: skip
 

@@ -1,0 +1,173 @@
+"""`corpus publish`, `corpus verify` and `corpus diff`: immutable dataset versions."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
+from corpus.errors import ReleaseError
+
+ToOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        help="Also copy the verified release to TARGET/VERSION: any fsspec URL (a folder, "
+        "s3://bucket/prefix, gs://..., with its fsspec backend installed).",
+        show_default=False,
+    ),
+]
+HubOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hub",
+        help="Also push the verified release to the Hugging Face Hub dataset repo ORG/NAME, "
+        "tagged with the version (needs huggingface_hub and HF_TOKEN).",
+        show_default=False,
+    ),
+]
+
+
+def _copy_and_push(path, version: str, to: str | None, hub: str | None) -> None:
+    from corpus.release import copy_release, push_to_hub
+
+    if to:
+        try:
+            url = copy_release(path, to)
+        except ReleaseError as e:
+            e.hint = (e.hint + "\n" if e.hint else "") + (
+                f"The local release is complete; retry with `corpus verify {version} --to {to}`."
+            )
+            raise
+        console.print(f"Copied to [bold]{url}[/] (checksums verified)")
+    if hub:
+        url = push_to_hub(path, hub)
+        console.print(f"Pushed to the Hub: [bold]{url}[/] (tag {version})")
+
+
+@app.command()
+def publish(
+    version: Annotated[str, typer.Argument(help="Semantic version, e.g. 1.0.0 (never reused).")],
+    message: Annotated[
+        str, typer.Option("--message", "-m", help="What this version is; shown in the card.")
+    ] = "",
+    to: ToOpt = None,
+    hub: HubOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Publish the adjudicated annotations as releases/VERSION/ (immutable).
+
+    Configs sentences, tokens and documents as Parquet train/validation/test, a dataset card
+    (README.md) and manifest.json with a sha256 for every file.
+
+    Example: corpus publish 1.0.0 --message "First 5,000 sentences" --to s3://bucket/corpus
+    """
+    from corpus.publish import publish as do_publish
+
+    ws = open_workspace(workspace)
+    with console_err.status("publishing", spinner="dots") as status:
+        report = do_publish(ws, version, message, on_step=lambda s: status.update(s))
+    table = Table(title=f"release {version}")
+    table.add_column("config")
+    for split in ("train", "validation", "test"):
+        table.add_column(split, justify="right")
+    for config, counts in report.rows.items():
+        table.add_row(config, *(f"{counts[s]:,}" for s in ("train", "validation", "test")))
+    console.print(table)
+    for kind, a in report.alignment.items():
+        console.print(
+            f"{kind}: {a['spans']:,} spans, {a['misaligned']:,} with an edge inside a token, "
+            f"{a['overlapping'] + a['empty']:,} dropped from BIO tags "
+            f"({a['overlapping']:,} overlapping, {a['empty']:,} on no token)"
+        )
+    if report.excluded["noise"]:
+        console.print(f"left out {report.excluded['noise']:,} sentences marked noise")
+    if report.changes:
+        c = report.changes
+        console.print(
+            f"since {report.previous}: +{c['added']:,} added, -{c['removed']:,} removed, "
+            f"{c['relabelled']:,} relabelled"
+        )
+    console.print(f"Published [bold]{report.path}[/]")
+    _copy_and_push(report.path, version, to, hub)
+
+
+@app.command()
+def verify(
+    version: Annotated[str, typer.Argument(help="A published version (or a release folder).")],
+    to: ToOpt = None,
+    hub: HubOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Check a release: checksums, schemas, row counts, disjoint splits.
+
+    No file may differ from its sha256 in manifest.json, and no sentence, article or article
+    group may be in two splits. With --to / --hub, the verified release is then copied or pushed
+    (e.g. to retry a failed upload).
+
+    Example: corpus verify 1.0.0
+    """
+    from corpus.release import release_dir
+    from corpus.release import verify as do_verify
+
+    path = release_dir(open_workspace(workspace) if not _is_release(version) else None, version)
+    rep = do_verify(path)
+    if not rep.ok:
+        for p in rep.problems:
+            console_err.print(f"[red]✗[/] {p}", highlight=False)
+        raise ReleaseError(
+            f"Release {rep.version} at {path} failed verification ({len(rep.problems)} problems).",
+            "A published release must not be edited: restore it from a copy, or publish a new "
+            "version.",
+        )
+    console.print(f"[green]✓[/] release {rep.version}: {rep.files} files verified at {path}")
+    _copy_and_push(path, rep.version or version, to, hub)
+
+
+def _is_release(arg: str) -> bool:
+    from pathlib import Path
+
+    return (Path(arg) / "manifest.json").is_file()
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The earlier version (or release folder).")],
+    new: Annotated[str, typer.Argument(help="The later version (or release folder).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON with every id.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """What changed between two releases: sentences added, removed, relabelled; label counts.
+
+    Example: corpus diff 1.0.0 1.1.0
+    """
+    from corpus.release import diff as do_diff
+    from corpus.release import release_dir
+
+    ws = None if _is_release(old) and _is_release(new) else open_workspace(workspace)
+    rep = do_diff(release_dir(ws, old), release_dir(ws, new))
+    if as_json:
+        console.print_json(json.dumps(rep.as_dict(), ensure_ascii=False))
+        return
+    console.print(
+        f"{rep.old} -> {rep.new}: {len(rep.added):,} added, {len(rep.removed):,} removed, "
+        f"{len(rep.relabelled):,} relabelled, {len(rep.moved_split):,} changed split"
+    )
+    for what, ids in (
+        ("relabelled", rep.relabelled),
+        ("added", rep.added),
+        ("removed", rep.removed),
+    ):
+        if ids:
+            more = f" (+{len(ids) - 5:,} more)" if len(ids) > 5 else ""
+            console.print(f"  {what}: {', '.join(ids[:5])}{more}")
+    table = Table(title="label counts")
+    for col in ("kind", "label", rep.old, rep.new, "change"):
+        table.add_column(col, justify="right" if col not in ("kind", "label") else "left")
+    for kind, labels in rep.label_counts.items():
+        for label, c in labels.items():
+            table.add_row(kind, label, f"{c['before']:,}", f"{c['after']:,}", f"{c['delta']:+,}")
+    console.print(table)

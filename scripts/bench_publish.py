@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Wall time and peak memory of `corpus publish` on 1,000,000 generated annotated sentences.
+
+Run with the project environment:  .venv/bin/python scripts/bench_publish.py [--sentences N]
+
+Builds a throw-away workspace (or reuses `--workspace DIR` from an earlier run): articles from
+`corpus.synth.generate_articles` (~1.7 K characters, ~17 sentences each), sentences from
+`corpus.segment.segment_batch`, and one pulled annotation per sentence with 1-3 entities, a
+trigger with arguments on 70% of sentences, ~2% of sentences annotated twice (so adjudication has
+work), plus 2% more sentences only skipped or marked noise (not published). Then `publish` runs in a fresh child process, timed from
+the outside; its peak RSS is the child's high-water mark (`ru_maxrss`). Generation is not timed.
+
+Target (issue 8): under 60 s and under 2 GB peak RSS for 1,000,000 sentence rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_SECONDS = 60.0
+TARGET_RSS_MB = 2048.0
+
+
+def build_workspace(root: Path, n_sentences: int, seed: int) -> dict:
+    """A workspace where exactly `n_sentences` sentences are publishable, plus 2% more that are
+    only skipped or marked noise (left out of the release)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpus.ids import content_id
+    from corpus.ontology import load_ontology
+    from corpus.schemas import ANNOTATIONS, ARGUMENT, ARTICLES, ENTITY, SENTENCES, TRIGGER
+    from corpus.segment import segment_batch
+    from corpus.synth import generate_articles
+    from corpus.workspace import Workspace
+
+    ws = Workspace.init(root)
+    n_total = n_sentences + n_sentences // 50
+    onto = load_ontology(ws.ontology_path)
+    t0 = time.perf_counter()
+
+    # Articles and their sentences, until there are enough sentences.
+    art_writer = pq.ParquetWriter(ws.articles_path, ARTICLES, compression="zstd")
+    sent_writer = pq.ParquetWriter(ws.sentences_path, SENTENCES, compression="zstd")
+    sentences: list[pa.Table] = []
+    have = 0
+    batch: list[dict] = []
+    for art in generate_articles(10**9, seed=seed, with_meta=True):
+        batch.append(
+            {
+                "article_id": art["id"],
+                "source": "synth",
+                "source_id": art["id"],
+                "title": art["title"],
+                "text": art["text"],
+                "url": art["url"],
+                "published_at": art["published_at"],
+                "dup_group": art["reprint_of"] or art["id"],
+                "content_hash": content_id(art["text"]),
+                "arabic_ratio": 0.9,
+            }
+        )
+        if len(batch) == 1000:
+            t = pa.Table.from_pylist(batch, schema=ARTICLES)
+            s = segment_batch(t)
+            art_writer.write_table(t)
+            sent_writer.write_table(s)
+            sentences.append(s.select(["sentence_id", "article_id", "text"]))
+            have += s.num_rows
+            batch = []
+            print(f"\r  generated {have:,} sentences", end="", file=sys.stderr)
+            if have >= n_total:
+                break
+    art_writer.close()
+    sent_writer.close()
+    print(file=sys.stderr)
+    sents = pa.concat_tables(sentences).slice(0, n_total)
+    t_gen = time.perf_counter() - t0
+
+    # One annotation per sentence (+2% second annotations), written in chunks.
+    rng = random.Random(seed)
+    ents_types = onto.entity_types
+    ev_types = list(onto.event_types)
+    annotators = [f"ann-{i:012x}" for i in range(1, 9)]
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    writer = pq.ParquetWriter(ws.annotations_path, ANNOTATIONS, compression="zstd")
+    next_id = 1
+    chunk = 100_000
+    for lo in range(0, n_total, chunk):
+        part = sents.slice(lo, chunk)
+        ids = part["sentence_id"].to_pylist()
+        arts = part["article_id"].to_pylist()
+        texts = part["text"].to_pylist()
+        rows_idx = list(range(len(ids))) + [i for i in range(len(ids)) if rng.random() < 0.02]
+        cols: dict[str, list] = {
+            k: [] for k in ("ent", "trig", "arg", "choice", "cancel", "who", "when", "raw")
+        }
+        for n, i in enumerate(rows_idx):
+            text = texts[i]
+            ents, trigs, args = [], [], []
+            n_ents = rng.randint(1, 3)
+            for k in range(n_ents):
+                # one entity per part of the sentence, so spans rarely overlap (as in real work)
+                part_lo = len(text) * k // n_ents
+                part_hi = max(len(text) * (k + 1) // n_ents, part_lo + 1)
+                a = text.find(" ", rng.randrange(part_lo, part_hi)) + 1 if len(text) > 2 else 0
+                b = text.find(" ", a)
+                b = len(text) if b < 0 else b
+                if b <= a:
+                    continue
+                ents.append(
+                    {
+                        "id": f"e{k}",
+                        "start": a,
+                        "end": b,
+                        "label": rng.choice(ents_types),
+                        "text": text[a:b],
+                    }
+                )
+            if rng.random() < 0.7:
+                a = text.find(" ", rng.randrange(len(text))) + 1 if len(text) > 2 else 0
+                b = text.find(" ", a)
+                b = len(text) if b < 0 else b
+                if b > a:
+                    et = rng.choice(ev_types)
+                    trigs.append(
+                        {"id": "t0", "start": a, "end": b, "event_type": et, "text": text[a:b]}
+                    )
+                    roles = onto.event_types[et]
+                    for e in ents[: rng.randint(0, 2)]:
+                        args.append(
+                            {"trigger_id": "t0", "entity_id": e["id"], "role": rng.choice(roles)}
+                        )
+            left_out = lo + i >= n_sentences  # the extra 2%: half skipped, half noise
+            cancel = left_out and (lo + i) % 2 == 0
+            choice = (
+                None
+                if cancel
+                else ("noise" if left_out else ("has-event" if trigs else "no-event"))
+            )
+            cols["ent"].append(ents)
+            cols["trig"].append(trigs)
+            cols["arg"].append(args)
+            cols["choice"].append(choice)
+            cols["cancel"].append(cancel)
+            cols["who"].append(annotators[(i + (n >= len(ids))) % len(annotators)])
+            cols["when"].append(base + timedelta(seconds=lo + n))
+            cols["raw"].append(
+                json.dumps([{"type": "labels", "value": e} for e in ents], ensure_ascii=False)
+            )
+        idx = pa.array(rows_idx, pa.int64())
+        n_rows = len(rows_idx)
+        table = pa.table(
+            {
+                "annotation_id": pa.array(np.arange(next_id, next_id + n_rows), pa.int64()),
+                "task_id": pa.array(np.arange(lo, lo + len(ids))[rows_idx] + 1, pa.int64()),
+                "project_id": pa.array(np.ones(n_rows, dtype=np.int64)),
+                "sentence_id": part["sentence_id"].take(idx),
+                "article_id": part["article_id"].take(idx),
+                "annotator": pa.array(cols["who"]),
+                "created_at": pa.array(cols["when"], pa.timestamp("us", tz="UTC")),
+                "updated_at": pa.array(cols["when"], pa.timestamp("us", tz="UTC")),
+                "lead_time": pa.array(np.full(n_rows, 20.0)),
+                "cancelled": pa.array(cols["cancel"]),
+                "prediction_id": pa.nulls(n_rows, pa.int64()),
+                "prediction_model_version": pa.array(["lexicon-1"] * n_rows),
+                "sentence_text": part["text"].take(idx),
+                "entities": pa.array(cols["ent"], pa.list_(ENTITY)),
+                "triggers": pa.array(cols["trig"], pa.list_(TRIGGER)),
+                "arguments": pa.array(cols["arg"], pa.list_(ARGUMENT)),
+                "choice": pa.array(cols["choice"], pa.string()),
+                "raw_result": pa.array(cols["raw"]),
+            },
+            schema=ANNOTATIONS,
+        )
+        writer.write_table(table)
+        next_id += n_rows
+        del arts
+        print(f"\r  annotated {lo + len(ids):,} sentences", end="", file=sys.stderr)
+    writer.close()
+    print(file=sys.stderr)
+    return {
+        "generate_seconds": round(t_gen, 1),
+        "total_seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def child(root: Path, version: str) -> None:
+    """Inside the child process: publish and print the report as JSON."""
+    sys.path.insert(0, str(ROOT))
+    from corpus.publish import publish
+    from corpus.workspace import Workspace
+
+    ws = Workspace.load(root)
+    t = time.perf_counter()
+    steps: list[tuple[str, float]] = []
+    current = ["reading the ontology", t, time.process_time()]
+
+    def on_step(msg: str) -> None:  # each step's time runs until the next step starts
+        now, cpu = time.perf_counter(), time.process_time()
+        steps.append((current[0], round(now - current[1], 1), round(cpu - current[2], 1)))
+        current[:] = [msg, now, cpu]
+
+    rep = publish(ws, version, "benchmark", on_step=on_step)
+    on_step("")
+    print(
+        json.dumps(
+            {
+                "seconds_inside": round(time.perf_counter() - t, 2),
+                "rows": rep.rows,
+                "alignment": rep.alignment,
+                "steps": steps,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sentences", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workspace", type=Path, help="reuse (or keep) this benchmark workspace")
+    ap.add_argument("--child", nargs=2, metavar=("WS", "VERSION"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(Path(args.child[0]), args.child[1])
+        return
+
+    sys.path.insert(0, str(ROOT))
+    tmp = None
+    root = args.workspace
+    if root is None:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-publish-"))
+        root = tmp / "ws"
+    try:
+        if not (root / "data" / "annotations.parquet").exists():
+            print(
+                f"building a workspace with {args.sentences:,} annotated sentences in {root}",
+                file=sys.stderr,
+            )
+            gen = build_workspace(root, args.sentences, args.seed)
+            print(
+                f"  generated in {gen['total_seconds']} s (not part of the timing)", file=sys.stderr
+            )
+        version = f"0.0.{int(time.time())}"
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", str(root), version],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            raise SystemExit(f"publish failed (exit {proc.returncode})")
+        rep = json.loads(proc.stdout.strip().splitlines()[-1])
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = usage.ru_maxrss / 1024
+        cpu = usage.ru_utime + usage.ru_stime
+        rows = sum(rep["rows"]["sentences"].values())
+        rel = root / "releases" / version
+        size = sum(p.stat().st_size for p in rel.rglob("*") if p.is_file())
+        print(f"corpus publish: {rows:,} sentence rows (+ tokens and documents configs)")
+        print(
+            f"  wall time     {wall:6.1f} s   (target < {TARGET_SECONDS:.0f} s)  -> {rows / wall:,.0f} rows/s"
+        )
+        print(f"  peak RSS      {peak:6.0f} MB  (target < {TARGET_RSS_MB:.0f} MB)")
+        print(f"  release size  {size / 1e6:6.1f} MB on disk (Parquet zstd)")
+        print(f"  CPU time      {cpu:6.1f} s   (user + system of the publish process; 2 cores)")
+        print("  steps (wall / CPU seconds):")
+        for m, w, c in rep["steps"]:
+            print(f"    {m:40s} {w:6.1f} {c:6.1f}")
+        print(
+            f"  result        {'PASS' if wall < TARGET_SECONDS and peak < TARGET_RSS_MB else 'FAIL'}"
+        )
+        if args.workspace:
+            shutil.rmtree(rel)  # keep the workspace for the next run, not the release
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
