@@ -10,7 +10,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, open_workspace
-from corpus.ingest import IngestOptions, ingest
 from corpus.sources import FORMATS
 
 
@@ -58,6 +57,9 @@ def ingest_cmd(
 
     Example: corpus ingest scraped/*.jsonl.gz --text-field body --id-field guid
     """
+    # Imported here: datasketch/scipy take ~1 s to import, which every other command would pay.
+    from corpus.ingest import IngestOptions, ingest
+
     ws = open_workspace(workspace)
     opts = IngestOptions.from_workspace(
         ws,
