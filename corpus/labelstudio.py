@@ -564,6 +564,21 @@ class LabelStudio:
 
     # --- listing tasks ----------------------------------------------------------------------
 
+    def _list_tasks(self, project_id: int, size: int, fields: str, query: dict) -> list[dict]:
+        """One page of the project's tasks: `fields` of each, filtered and ordered by `query`."""
+        r = self._raw(
+            "GET",
+            "/api/tasks",
+            "list the project's tasks",
+            params={
+                "project": project_id,
+                "page_size": size,
+                "include": fields,
+                "query": json.dumps(query),
+            },
+        )
+        return r.json().get("tasks", [])
+
     def _task_page(self, project_id: int, after_id: int, size: int, fields: str = "id,data"):
         query = {
             "filters": {
@@ -579,18 +594,7 @@ class LabelStudio:
             },
             "ordering": ["tasks:id"],
         }
-        r = self._raw(
-            "GET",
-            "/api/tasks",
-            "list the project's tasks",
-            params={
-                "project": project_id,
-                "page_size": size,
-                "include": fields,
-                "query": json.dumps(query),
-            },
-        )
-        return r.json().get("tasks", [])
+        return self._list_tasks(project_id, size, fields, query)
 
     def iter_tasks(self, project_id: int, after_id: int = 0) -> Iterator[tuple[int, str]]:
         """(task id, sentence_id) of every task with an id above `after_id`, in id order."""
@@ -609,18 +613,7 @@ class LabelStudio:
         return int(project.get("task_number") or 0)
 
     def max_task_id(self, project_id: int) -> int:
-        r = self._raw(
-            "GET",
-            "/api/tasks",
-            "list the project's tasks",
-            params={
-                "project": project_id,
-                "page_size": 1,
-                "include": "id",
-                "query": json.dumps({"ordering": ["-tasks:id"]}),
-            },
-        )
-        tasks = r.json().get("tasks", [])
+        tasks = self._list_tasks(project_id, 1, "id", {"ordering": ["-tasks:id"]})
         return int(tasks[0]["id"]) if tasks else 0
 
     def ledger(self, project_id: int) -> Ledger | None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from corpus.workspace import Workspace
 
@@ -39,4 +40,26 @@ def open_workspace(path: Path | None) -> Workspace:
         Workspace.load(path.resolve())
         if path and (path / "corpus.toml").exists()
         else (Workspace.find(path))
+    )
+
+
+def progress_bar(unit: str | None = None, *, out: Console = console_err) -> Progress:
+    """A transient rich progress bar on `out`, off when `out` is not a terminal.
+
+    Shows each task's description, the bar, "done/total UNIT" (a percentage when `unit` is None,
+    for totals that are not counts, such as bytes read) and the elapsed time.
+    """
+    amount = (
+        (MofNCompleteColumn(), TextColumn(unit))
+        if unit
+        else (TextColumn("{task.percentage:>3.0f}%"),)
+    )
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *amount,
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+        disable=not out.is_terminal,
     )

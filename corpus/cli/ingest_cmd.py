@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from corpus.cli.app import WorkspaceOpt, app, console, open_workspace
+from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_bar
 from corpus.sources import FORMATS
 
 
@@ -72,20 +71,12 @@ def ingest_cmd(
         source_name=source_name,
         min_arabic_ratio=min_arabic_ratio,
     )
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
+    progress = progress_bar(out=console)  # totals are bytes read: shown as a percentage
     tasks: dict[str, int] = {}
 
     def on_progress(source: str, done: int, total: int) -> None:
         if source not in tasks:
-            tasks[source] = progress.add_task(f"ingest {source}", total=total or None)
+            tasks[source] = progress.add_task(f"[bold]ingest {source}", total=total or None)
         progress.update(tasks[source], completed=done, total=total or None)
 
     with progress:

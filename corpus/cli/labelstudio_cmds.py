@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
+from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
 from corpus.errors import LabelStudioError
 
 server_app = typer.Typer(
@@ -211,18 +210,9 @@ def project_push(
     ws = open_workspace(workspace)
     client = LabelStudio.connect(ws)
     selection = Selection(limit=limit, sample=sample, seed=seed, only_with_events=only_with_events)
-    progress = Progress(
-        TextColumn("pushing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("tasks"),
-        TimeElapsedColumn(),
-        console=console_err,
-        transient=True,
-        disable=not console_err.is_terminal,
-    )
+    progress = progress_bar("tasks")
     with progress:
-        bar = progress.add_task("push", total=None)
+        bar = progress.add_task("pushing", total=None)
         report = push_workspace(
             client,
             ws,

@@ -10,9 +10,8 @@ from typing import Annotated
 import pyarrow as pa
 import pyarrow.compute as pc
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
+from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
 from corpus.errors import CorpusError
 from corpus.io import ParquetSink, count_rows, iter_batches, require
 from corpus.ontology import label_config_xml, load_ontology
@@ -96,18 +95,9 @@ def prelabel(
 
     quarantine = Quarantine(ws.quarantine_dir, "prelabel")
     sentences = entities = triggers = 0
-    progress = Progress(
-        TextColumn("pre-labeling"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("sentences"),
-        TimeElapsedColumn(),
-        console=console_err,
-        transient=True,
-        disable=not console_err.is_terminal,
-    )
+    progress = progress_bar("sentences")
     with progress, ParquetSink(ws.predictions_path, PREDICTIONS) as sink:
-        task = progress.add_task("prelabel", total=total)
+        task = progress.add_task("pre-labeling", total=total)
         for batch in iter_batches(
             source, columns=["sentence_id", "article_id", "text"], batch_size=BATCH_SENTENCES
         ):

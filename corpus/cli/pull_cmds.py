@@ -8,10 +8,9 @@ from typing import Annotated, Any
 
 import pyarrow.parquet as pq
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
+from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
 from corpus.io import require
 from corpus.schemas import ANNOTATIONS
 from corpus.workspace import Workspace
@@ -20,19 +19,6 @@ JsonOpt = Annotated[
     Path | None,
     typer.Option("--json", help="Also write the report as JSON to this file.", show_default=False),
 ]
-
-
-def _progress(what: str) -> Progress:
-    return Progress(
-        TextColumn(what),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("tasks"),
-        TimeElapsedColumn(),
-        console=console_err,
-        transient=True,
-        disable=not console_err.is_terminal,
-    )
 
 
 def _exports_dir(ws: Workspace) -> Path:
@@ -69,10 +55,10 @@ def _pull_project(
             if review:  # which version each decision started from
                 versions = client.prediction_versions(project_id)
         snapshot_id, total = info.get("snapshot_id"), info.get("task_count")
-    progress = _progress("pulling")
+    progress = progress_bar("tasks")
     try:
         with progress:
-            bar = progress.add_task("pull", total=total)
+            bar = progress.add_task("pulling", total=total)
             report = pull_snapshot(
                 ws,
                 Path(path),

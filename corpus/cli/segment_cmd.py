@@ -7,9 +7,8 @@ from typing import Annotated
 import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
+from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_bar
 from corpus.errors import CorpusError, WorkspaceConfigError
 from corpus.io import ParquetSink, count_rows, iter_batches, require
 from corpus.schemas import SENTENCES
@@ -70,18 +69,9 @@ def segment(
         )
 
     articles = sentences = empty = 0
-    progress = Progress(
-        TextColumn("segmenting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("articles"),
-        TimeElapsedColumn(),
-        console=console_err,
-        transient=True,
-        disable=not console_err.is_terminal,
-    )
+    progress = progress_bar("articles")
     with progress, ParquetSink(ws.sentences_path, SENTENCES) as sink:
-        task = progress.add_task("segment", total=total)
+        task = progress.add_task("segmenting", total=total)
         for batch in iter_batches(
             source, columns=["article_id", "text"], batch_size=BATCH_ARTICLES
         ):
