@@ -67,7 +67,8 @@ def status(
     if as_json:
         console.print_json(json.dumps(info, ensure_ascii=False))
         return
-    table = Table(title=f"workspace {ws.root}")
+    console.print(f"workspace {ws.root}", soft_wrap=True)
+    table = Table()
     table.add_column("stage")
     table.add_column("rows", justify="right")
     for stage, n in info["stages"].items():
