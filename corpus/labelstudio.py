@@ -616,6 +616,30 @@ class LabelStudio:
         tasks = self._list_tasks(project_id, 1, "id", {"ordering": ["-tasks:id"]})
         return int(tasks[0]["id"]) if tasks else 0
 
+    def _count_and_max_id(self, project_id: int) -> tuple[int, int]:
+        """The project's task count and highest task id, in one request when the server says.
+
+        The task list's "total" spares reading the project (which Label Studio answers slowly,
+        recounting its tasks); servers that leave it out are asked for the project.
+        """
+        r = self._raw(
+            "GET",
+            "/api/tasks",
+            "list the project's tasks",
+            params={
+                "project": project_id,
+                "page_size": 1,
+                "include": "id",
+                "query": json.dumps({"ordering": ["-tasks:id"]}),
+            },
+        )
+        body = r.json()
+        tasks = body.get("tasks", [])
+        max_id = int(tasks[0]["id"]) if tasks else 0
+        total = body.get("total")
+        count = int(total) if isinstance(total, int) else self.task_count(project_id)
+        return count, max_id
+
     def ledger(self, project_id: int) -> Ledger | None:
         if self.workspace is None:
             return None
@@ -625,12 +649,10 @@ class LabelStudio:
     def existing_sentence_ids(self, project_id: int) -> set[str]:
         """sentence_ids of the tasks already in the project, reconciled with the server."""
         ledger = self.ledger(project_id)
-        count = self.task_count(project_id)
         if ledger is None:
             return {s for _, s in self.iter_tasks(project_id) if s}
-        if len(ledger.tasks) == count and (
-            count == 0 or self.max_task_id(project_id) == ledger.max_id
-        ):
+        count, max_id = self._count_and_max_id(project_id)
+        if len(ledger.tasks) == count and (count == 0 or max_id == ledger.max_id):
             return ledger.sentence_ids()
         if ledger.tasks and count > len(ledger.tasks):
             # Usually a push interrupted after the server committed a batch: list only the tail.
@@ -969,10 +991,13 @@ def push_workspace(
         if on_batch:
             on_batch(batch)
 
-    batches = iter_task_batches(sentences, predictions, articles, plan, ontology, batch_size)
     try:
-        counts = client.push(project_id, batches, after_batch)
-        report.sent, report.retries = counts.sent, counts.retries
+        if plan.to_send:  # nothing to send (a repeated push): skip building the tasks' context
+            batches = iter_task_batches(
+                sentences, predictions, articles, plan, ontology, batch_size
+            )
+            counts = client.push(project_id, batches, after_batch)
+            report.sent, report.retries = counts.sent, counts.retries
     finally:
         quarantine.flush()
     if versions:
