@@ -564,8 +564,9 @@ class LabelStudio:
 
     # --- listing tasks ----------------------------------------------------------------------
 
-    def _list_tasks(self, project_id: int, size: int, fields: str, query: dict) -> list[dict]:
-        """One page of the project's tasks: `fields` of each, filtered and ordered by `query`."""
+    def _list_tasks(self, project_id: int, size: int, fields: str, query: dict) -> dict:
+        """One page of the project's tasks (the response body: "tasks", and "total" when the
+        server gives it): `fields` of each, filtered and ordered by `query`."""
         r = self._raw(
             "GET",
             "/api/tasks",
@@ -577,7 +578,7 @@ class LabelStudio:
                 "query": json.dumps(query),
             },
         )
-        return r.json().get("tasks", [])
+        return r.json()
 
     def _task_page(self, project_id: int, after_id: int, size: int, fields: str = "id,data"):
         query = {
@@ -594,7 +595,7 @@ class LabelStudio:
             },
             "ordering": ["tasks:id"],
         }
-        return self._list_tasks(project_id, size, fields, query)
+        return self._list_tasks(project_id, size, fields, query).get("tasks", [])
 
     def iter_tasks(self, project_id: int, after_id: int = 0) -> Iterator[tuple[int, str]]:
         """(task id, sentence_id) of every task with an id above `after_id`, in id order."""
@@ -612,28 +613,13 @@ class LabelStudio:
             raise self._error("read the project", 404, f"project {project_id} does not exist")
         return int(project.get("task_number") or 0)
 
-    def max_task_id(self, project_id: int) -> int:
-        tasks = self._list_tasks(project_id, 1, "id", {"ordering": ["-tasks:id"]})
-        return int(tasks[0]["id"]) if tasks else 0
-
     def _count_and_max_id(self, project_id: int) -> tuple[int, int]:
         """The project's task count and highest task id, in one request when the server says.
 
         The task list's "total" spares reading the project (which Label Studio answers slowly,
         recounting its tasks); servers that leave it out are asked for the project.
         """
-        r = self._raw(
-            "GET",
-            "/api/tasks",
-            "list the project's tasks",
-            params={
-                "project": project_id,
-                "page_size": 1,
-                "include": "id",
-                "query": json.dumps({"ordering": ["-tasks:id"]}),
-            },
-        )
-        body = r.json()
+        body = self._list_tasks(project_id, 1, "id", {"ordering": ["-tasks:id"]})
         tasks = body.get("tasks", [])
         max_id = int(tasks[0]["id"]) if tasks else 0
         total = body.get("total")
