@@ -8,7 +8,6 @@ ingested before, without re-reading article text.
 from __future__ import annotations
 
 import functools
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +67,6 @@ SIGNATURES = pa.schema(
 )
 
 
-def _crc32(b: bytes) -> int:
-    return zlib.crc32(b)
-
-
 class NearDuplicateIndex:
     """Assigns each new article to the near-duplicate group of a similar earlier one, or its own."""
 
@@ -81,7 +76,8 @@ class NearDuplicateIndex:
         # against the real threshold (precision).
         self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.15), num_perm=NUM_PERM)
         self._sigs: dict[str, np.ndarray] = {}
-        self._template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_crc32)
+        # Only datasketch's permutations are used: signatures are computed in `signature`.
+        self._perm_a, self._perm_b = MinHash(num_perm=NUM_PERM, seed=1).permutations
         self._group: dict[str, str] = {}
         self._new: list[dict] = []
 
@@ -101,7 +97,7 @@ class NearDuplicateIndex:
         hv = _fmix(_window_hash(codes, SHINGLE), 32)
         sampled = hv[hv % SAMPLE == 0]
         hv = np.unique(sampled if len(sampled) >= 8 else hv)
-        a, b = self._template.permutations
+        a, b = self._perm_a, self._perm_b
         values = (a[:, None] * hv[None, :] + b[:, None]).min(axis=1)
         return LeanMinHash(seed=1, hashvalues=values, scheme=SCHEME)
 
