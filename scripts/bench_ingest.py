@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from corpus.synth import generate_articles  # noqa: E402
+from benchmarks.synth import generate_articles  # noqa: E402
 
 TARGET_SECONDS = 120.0
 TARGET_RSS_MB = 1536.0

@@ -1,6 +1,6 @@
 """Throughput of the default (lexicon) pre-labeler on one core, with peak memory.
 
-Sentences come from corpus.synth.generate_sentences (realistic synthetic conflict news). The
+Sentences come from benchmarks.synth.generate_sentences (realistic synthetic conflict news). The
 word cache starts empty, so the figure includes analysing every new word once.
 
 Run: .venv/bin/python scripts/bench_prelabel.py [--sentences 100000] [--seed 0]
@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
 
+    from benchmarks.synth import generate_sentences
     from corpus.prelabel import default_prelabeler
-    from corpus.synth import generate_sentences
 
     texts = list(generate_sentences(args.sentences, seed=args.seed))
     chars = sum(map(len, texts))

@@ -4,8 +4,8 @@
 Run with the project environment:  .venv/bin/python scripts/bench_publish.py [--sentences N]
 
 Builds a throw-away workspace (or reuses `--workspace DIR` from an earlier run): articles from
-`corpus.synth.generate_articles` (~1.7 K characters, ~17 sentences each), sentences from
-`corpus.segment.segment_batch`, and one pulled annotation per sentence with 1-3 entities, a
+`benchmarks.synth.generate_articles` (~1.7 K characters, ~17 sentences each), sentences from
+`corpus.segment.spans.segment_batch`, and one pulled annotation per sentence with 1-3 entities, a
 trigger with arguments on 70% of sentences, ~2% of sentences annotated twice (so adjudication has
 work), plus 2% more sentences only skipped or marked noise (not published). Then `publish` runs in a fresh child process, timed from
 the outside; its peak RSS is the child's high-water mark (`ru_maxrss`). Generation is not timed.
@@ -39,11 +39,11 @@ def build_workspace(root: Path, n_sentences: int, seed: int) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from benchmarks.synth import generate_articles
     from corpus.ids import content_id
     from corpus.ontology import load_ontology
     from corpus.schemas import ANNOTATIONS, ARGUMENT, ARTICLES, ENTITY, SENTENCES, TRIGGER
-    from corpus.segment import segment_batch
-    from corpus.synth import generate_articles
+    from corpus.segment.spans import segment_batch
     from corpus.workspace import Workspace
 
     ws = Workspace.init(root)
@@ -200,7 +200,7 @@ def build_workspace(root: Path, n_sentences: int, seed: int) -> dict:
 def child(root: Path, version: str) -> None:
     """Inside the child process: publish and print the report as JSON."""
     sys.path.insert(0, str(ROOT))
-    from corpus.publish import publish
+    from corpus.publish.build import publish
     from corpus.workspace import Workspace
 
     ws = Workspace.load(root)

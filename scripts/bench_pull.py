@@ -164,7 +164,7 @@ def generate(ws_dir: Path, n: int) -> Path:
 
 def bench_vocab():
     """The bundled ontology's vocabulary (read with corpus.ontology when it is there)."""
-    from corpus.pull import Vocabulary
+    from corpus.pull.parse import Vocabulary
 
     path = ROOT / "annotation_configs" / "conflict_events.yaml"
     try:
@@ -190,7 +190,7 @@ def rss_mb() -> float:
 
 def child(ws_dir: Path, export: Path) -> None:
     """Pull `export` into the workspace and print a JSON line with time and memory."""
-    from corpus.pull import pull_snapshot
+    from corpus.pull.parse import pull_snapshot
     from corpus.workspace import Workspace
 
     ws = Workspace.load(ws_dir)
@@ -215,8 +215,8 @@ def run_child(ws_dir: Path, export: Path) -> dict:
 
 def server_bench(tmp: Path, n: int) -> None:
     """Import n annotated tasks into a real Label Studio, export a snapshot, pull it."""
-    from corpus import server as srv
-    from corpus.labelstudio import LabelStudio
+    from corpus.labelstudio import server as srv
+    from corpus.labelstudio.client import LabelStudio
     from corpus.ontology import label_config_xml, load_ontology
 
     ws_dir = tmp / f"server-{n}"

@@ -35,13 +35,13 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from corpus import server as srv  # noqa: E402
 from corpus.ids import content_id  # noqa: E402
 from corpus.io import write_table  # noqa: E402
-from corpus.labelstudio import LabelStudio, guidance_html, push_workspace  # noqa: E402
+from corpus.labelstudio import server as srv  # noqa: E402
+from corpus.labelstudio.client import LabelStudio, guidance_html, push_workspace  # noqa: E402
+from corpus.labelstudio.tasks import iter_task_batches, plan_push  # noqa: E402
 from corpus.ontology import label_config_xml, load_ontology  # noqa: E402
 from corpus.schemas import ARTICLES, PREDICTIONS, SENTENCES  # noqa: E402
-from corpus.tasks import iter_task_batches, plan_push  # noqa: E402
 from corpus.workspace import Workspace  # noqa: E402
 
 PLACES = ["حلب", "إدلب", "دير الزور", "الرقة", "درعا", "الموصل", "بغداد", "غزة", "صنعاء", "طرابلس"]

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Throughput and peak memory of `corpus.segment.sentence_spans` on a generated news corpus.
+"""Throughput and peak memory of `corpus.segment.spans.sentence_spans` on a generated news corpus.
 
 Run with the project environment:  .venv/bin/python scripts/bench_segment.py [--articles N]
 
-The corpus comes from `corpus.synth.generate_articles` (~3 KB Arabic news articles); when that
+The corpus comes from `benchmarks.synth.generate_articles` (~3 KB Arabic news articles); when that
 module is not available, articles are assembled from the bundled samples
 (corpus/samples/articles.jsonl) by shuffling their paragraphs. Every timing runs pinned to one
 CPU and counts CPU seconds of its process (the machine may be shared). When .venv-eval exists (scripts/setup-eval), pysbd and blingfire (and the other offline
@@ -42,12 +42,12 @@ def peak_rss_mb() -> float:
 def generate_corpus(n: int, seed: int) -> tuple[list[str], str]:
     """`n` article texts and a note saying where they came from."""
     try:
-        from corpus.synth import generate_articles
+        from benchmarks.synth import generate_articles
     except ImportError:
         pass
     else:
         texts = [a["text"] for a in generate_articles(n, seed=seed)]
-        return texts, "corpus.synth.generate_articles"
+        return texts, "benchmarks.synth.generate_articles"
     rng = random.Random(seed)
     samples = [
         json.loads(line)["text"] for line in SAMPLES.read_text(encoding="utf-8").splitlines()
@@ -131,7 +131,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     import pyarrow as pa
 
-    from corpus.segment import segment_batch, sentence_spans
+    from corpus.segment.spans import segment_batch, sentence_spans
 
     pin_one_core()
     rss_start = peak_rss_mb()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from corpus import server as srv
+from corpus.labelstudio import server as srv
 from corpus.workspace import Workspace
 
 _STARTED: list[subprocess.Popen] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus.pull import Vocabulary
+from corpus.pull.parse import Vocabulary
 from corpus.schemas import SENTENCES
 from corpus.workspace import Workspace
 

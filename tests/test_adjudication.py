@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corpus.adjudication import (
+from corpus.pull.adjudication import (
     MAJORITY_ANNOTATOR,
     REVIEW_MARK,
     AdjudicationError,
@@ -309,8 +309,8 @@ def test_property_one_live_row_per_sentence(specs, policy):
 def test_review_task_shows_each_version_as_a_prediction():
     from pullkit import VOCAB
 
-    from corpus.adjudication import review_key, review_task
-    from corpus.pull import parse_result
+    from corpus.pull.adjudication import review_key, review_task
+    from corpus.pull.parse import parse_result
 
     rows = [
         row(1, "ann-a", 1, entities=[FORCES], triggers=[ATTACK], args=[("t", "e1", "Attacker")]),

@@ -15,14 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pullkit import V1, VOCAB, write_sentences
 
-from corpus.agreement import (
+from corpus.pull.agreement import (
     agreement_report,
     cohen_kappa,
     fleiss_kappa,
     krippendorff_alpha,
     trigger_items,
 )
-from corpus.pull import pull_snapshot
+from corpus.pull.parse import pull_snapshot
 from corpus.workspace import Workspace
 
 H, N, Z = "has-event", "no-event", "noise"
@@ -139,7 +139,7 @@ def test_report_on_fixture_export(tmp_path):
 
 
 def test_overlap_f1_counts_boundary_disagreements():
-    from corpus.agreement import _Tally
+    from corpus.pull.agreement import _Tally
 
     t = _Tally()
     t.add([(0, 5, "PER"), (10, 12, "PER")], [(0, 6, "PER"), (11, 14, "PER"), (20, 22, "PER")])

@@ -1,7 +1,7 @@
 """Near-duplicate index: groups wire reprints, keeps distinct stories apart, persists."""
 
-from corpus.dedup import NearDuplicateIndex, _window_hash
-from corpus.synth import generate_articles
+from benchmarks.synth import generate_articles
+from corpus.ingest.dedup import NearDuplicateIndex, _window_hash
 
 
 def test_reprints_grouped_and_distinct_articles_kept_apart():

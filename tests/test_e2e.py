@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 import corpus.cli
 from corpus.ontology import load_ontology
-from corpus.release import verify
-from corpus.tokens import token_spans
+from corpus.publish.release import verify
+from corpus.publish.tokens import token_spans
 
 pytestmark = pytest.mark.server
 

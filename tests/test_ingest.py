@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from corpus.cli import app, main
 from corpus.errors import SourceError
-from corpus.ingest import IngestOptions, ingest
+from corpus.ingest.run import IngestOptions, ingest
 from corpus.schemas import ARTICLES, QUARANTINE
 from corpus.workspace import Workspace
 
@@ -382,7 +382,7 @@ def test_property_nothing_is_lost(tmp_path_factory, batches):
 def test_clean_batch_is_the_per_article_core_over_a_table():
     import pyarrow as pa
 
-    from corpus.ingest import CLEAN_BATCH, RAW_BATCH, clean_article, clean_batch
+    from corpus.ingest.run import CLEAN_BATCH, RAW_BATCH, clean_article, clean_batch
 
     opts = IngestOptions()
     rows = [

@@ -19,10 +19,10 @@ from conftest import wire_workspace
 from typer.testing import CliRunner
 
 import corpus.cli
-from corpus import labelstudio as lsmod
-from corpus import server as srv
 from corpus.errors import LabelStudioError
-from corpus.labelstudio import LabelStudio, config_labels, guidance_html, push_workspace
+from corpus.labelstudio import client as lsmod
+from corpus.labelstudio import server as srv
+from corpus.labelstudio.client import LabelStudio, config_labels, guidance_html, push_workspace
 from corpus.ontology import default_ontology_path, label_config_xml, load_ontology
 from corpus.workspace import Workspace
 

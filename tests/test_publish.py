@@ -1,4 +1,4 @@
-"""`corpus.publish`: releases that `datasets.load_dataset` loads with the exact labels annotators
+"""`corpus.publish.build`: releases that `datasets.load_dataset` loads with the exact labels annotators
 made, leakage-free and stable splits, atomic and byte-reproducible builds, verify and diff.
 
 The workspace stage files are built here directly with the shared schemas, so these tests do
@@ -29,7 +29,7 @@ from corpus.errors import ReleaseError
 from corpus.ids import content_id
 from corpus.io import write_table
 from corpus.ontology import load_ontology
-from corpus.publish import (
+from corpus.publish.build import (
     CONFIGS,
     adjudicated,
     list_versions,
@@ -38,10 +38,10 @@ from corpus.publish import (
     release_features,
     version_key,
 )
-from corpus.release import diff, verify
+from corpus.publish.release import diff, verify
+from corpus.publish.splits import SPLITS
+from corpus.publish.tokens import bio_names
 from corpus.schemas import ANNOTATIONS, ARTICLES, PREDICTIONS, SENTENCES
-from corpus.splits import SPLITS
-from corpus.tokens import bio_names
 from corpus.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -551,7 +551,7 @@ def test_same_inputs_give_byte_identical_data_files(tmp_path):
 
 
 def test_a_failure_while_writing_leaves_no_version(tmp_path, monkeypatch):
-    import corpus.publish as mod
+    import corpus.publish.build as mod
 
     built = build_workspace(tmp_path / "ws", n_articles=4)
     real = mod.build_documents
@@ -577,7 +577,7 @@ def test_a_killed_publish_leaves_no_version_and_is_cleaned_up(tmp_path):
     script = textwrap.dedent(
         f"""
         import time, pathlib
-        import corpus.publish as mod
+        import corpus.publish.build as mod
         from corpus.workspace import Workspace
         real = mod._write_part
         def slow(writer, part, *args):
@@ -642,7 +642,7 @@ def test_verify_catches_tampered_missing_and_extra_files(published, tmp_path):
     test = pq.read_table(rel3 / "sentences" / "test.parquet")
     pq.write_table(pa.concat_tables([test, train.slice(0, 1)]), rel3 / "sentences" / "test.parquet")
     m = json.loads((rel3 / "manifest.json").read_text())
-    from corpus.publish import sha256_file
+    from corpus.publish.build import sha256_file
 
     m["files"]["sentences/test.parquet"]["sha256"] = sha256_file(
         rel3 / "sentences" / "test.parquet"
@@ -777,7 +777,7 @@ def test_missing_annotations_say_which_command_to_run(tmp_path):
 
 
 def test_fast_adjudication_path_matches_adjudicate(published):
-    from corpus.adjudication import adjudicate
+    from corpus.pull.adjudication import adjudicate
 
     built, _ = published
     table = read_annotations(built.ws.annotations_path)

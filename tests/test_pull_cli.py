@@ -11,7 +11,7 @@ from test_quality import write_predictions
 from typer.testing import CliRunner
 
 import corpus.cli
-from corpus.adjudication import adjudicate_workspace, workspace_policy
+from corpus.pull.adjudication import adjudicate_workspace, workspace_policy
 
 runner = CliRunner()
 

@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pullkit import V1, V2, VOCAB, write_sentences  # noqa: E402  (tests/ is on sys.path)
 
-import corpus.pull as pull
-from corpus.pull import (
+import corpus.pull.parse as pull
+from corpus.pull.parse import (
     Pseudonymizer,
     PullError,
     Vocabulary,
@@ -358,7 +358,7 @@ def test_property_region_valid_iff_text_matches(text, data):
 def test_model_version_only_from_the_parent_prediction():
     """The server copies the project's current prediction into every annotation's `prediction`
     field, even one that did not start from it: only `parent_prediction` counts."""
-    from corpus.pull import TaskContext, parse_annotation
+    from corpus.pull.parse import TaskContext, parse_annotation
 
     ctx = TaskContext(7, VOCAB, lambda who: "ann-x", "test", prediction_versions={9: "review:v"})
     task = {"id": 1, "data": {"sentence_id": "s", "text": TEXT}, "predictions": [5, 9]}

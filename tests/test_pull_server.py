@@ -19,10 +19,10 @@ from pullkit import write_sentences
 from typer.testing import CliRunner
 
 import corpus.cli
-from corpus.adjudication import REVIEW_MARK, adjudicate
-from corpus.labelstudio import LabelStudio
+from corpus.labelstudio.client import LabelStudio
 from corpus.ontology import label_config_xml, load_ontology
-from corpus.pull import Pseudonymizer
+from corpus.pull.adjudication import REVIEW_MARK, adjudicate
+from corpus.pull.parse import Pseudonymizer
 
 pytestmark = pytest.mark.server
 

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pullkit import FIXTURES, V1, VOCAB, fixture_workspace
 
-from corpus.pull import pull_snapshot
-from corpus.quality import compare, quality_report
+from corpus.pull.parse import pull_snapshot
+from corpus.pull.quality import compare, quality_report
 from corpus.schemas import PREDICTIONS
 
 SENTENCES = {

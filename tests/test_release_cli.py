@@ -13,7 +13,7 @@ from test_publish import build_workspace  # noqa: E402  (tests/ is on sys.path)
 from typer.testing import CliRunner
 
 import corpus.cli
-from corpus.release import verify
+from corpus.publish.release import verify
 
 runner = CliRunner()
 
@@ -113,8 +113,8 @@ def test_publish_to_a_local_target_copies_a_verified_release(ws, tmp_path, capsy
 def test_copy_to_an_fsspec_memory_target(ws):
     import fsspec
 
-    from corpus.publish import publish
-    from corpus.release import copy_release
+    from corpus.publish.build import publish
+    from corpus.publish.release import copy_release
 
     rep = publish(ws, "1.0.0")
     url = copy_release(rep.path, "memory://releases/arabic")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from corpus.ids import content_id
 from corpus.io import write_table
 from corpus.schemas import SENTENCES
-from corpus.segment import segment_batch, sentence_spans
+from corpus.segment.spans import segment_batch, sentence_spans
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_d3f92d89859c715b.txt"
 

@@ -11,7 +11,7 @@ import corpus.cli
 from corpus.cli import segment_cmd
 from corpus.io import write_table
 from corpus.schemas import ARTICLES, SENTENCES
-from corpus.segment import sentence_spans
+from corpus.segment.spans import sentence_spans
 from corpus.workspace import Workspace
 
 ARTICLE_TEXTS = {

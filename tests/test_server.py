@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 import corpus.cli
-from corpus import server as srv
 from corpus.errors import LabelStudioError
+from corpus.labelstudio import server as srv
 from corpus.workspace import Workspace
 
 runner = CliRunner()
@@ -176,7 +176,7 @@ def test_first_start_shows_the_login_once_and_keeps_secrets_private(ls_template)
 
 @pytest.mark.server
 def test_restart_status_env_and_stop(ls_template, tmp_path, monkeypatch):
-    from corpus.labelstudio import LabelStudio
+    from corpus.labelstudio.client import LabelStudio
 
     # A workspace that ran `corpus server start` before: its data folder and login exist.
     ws = Workspace.init(tmp_path / "ws")

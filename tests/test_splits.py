@@ -1,4 +1,4 @@
-"""Split assignment by article group (`corpus.splits`): ratios, stability, configuration errors."""
+"""Split assignment by article group (`corpus.publish.splits`): ratios, stability, configuration errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from corpus.errors import WorkspaceConfigError
-from corpus.splits import SPLITS, SplitSpec, assign_splits, group_position, split_of
+from corpus.publish.splits import SPLITS, SplitSpec, assign_splits, group_position, split_of
 from corpus.workspace import DEFAULT_CONFIG
 
 DEFAULT = SplitSpec.from_config(DEFAULT_CONFIG["splits"])

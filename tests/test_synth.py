@@ -1,4 +1,4 @@
-"""The synthetic article generator (corpus.synth) and the bundled sample articles."""
+"""The synthetic article generator (benchmarks.synth) and the bundled sample articles."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corpus import synth
+from benchmarks import synth
 
-SAMPLES = Path(synth.__file__).parent / "samples" / "articles.jsonl"
+SAMPLES = Path(__file__).resolve().parents[1] / "corpus" / "samples" / "articles.jsonl"
 KEYS = {"id", "title", "text", "url", "published_at"}
 ARABIC = re.compile(r"[\u0600-\u06FF]")
 

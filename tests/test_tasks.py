@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corpus.ontology import default_ontology_path, load_ontology
-from corpus.tasks import (
+from corpus.labelstudio.tasks import (
     TASK_DATA_KEYS,
     Selection,
     build_prediction,
@@ -22,6 +21,7 @@ from corpus.tasks import (
     neighbours,
     plan_push,
 )
+from corpus.ontology import default_ontology_path, load_ontology
 
 ONTOLOGY = load_ontology(default_ontology_path())
 
@@ -296,7 +296,7 @@ TRICKY = (
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(alphabet=TRICKY, min_size=0, max_size=40))
 def test_local_boundary_check_agrees_with_walking_the_clusters(text):
-    from corpus.tasks import _Boundaries, grapheme_boundaries
+    from corpus.labelstudio.tasks import _Boundaries, grapheme_boundaries
 
     local, walked = _Boundaries(text), grapheme_boundaries(text)
     assert [p in local for p in range(len(text) + 1)] == [p in walked for p in range(len(text) + 1)]

@@ -1,4 +1,4 @@
-"""Tokens with exact offsets and BIO tags (`corpus.tokens`): rules on Arabic text, agreement
+"""Tokens with exact offsets and BIO tags (`corpus.publish.tokens`): rules on Arabic text, agreement
 with camel-tools, and the fast batch path agreeing with the per-item core on every input."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from corpus.tokens import (
+from corpus.publish.tokens import (
     SEPARATORS,
     TokenTagger,
     bio_names,

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_bar
-from corpus.sources import FORMATS
+from corpus.ingest.sources import FORMATS
 
 
 @app.command("ingest")
@@ -57,7 +57,7 @@ def ingest_cmd(
     Example: corpus ingest scraped/*.jsonl.gz --text-field body --id-field guid
     """
     # Imported here: datasketch/scipy take ~1 s to import, which every other command would pay.
-    from corpus.ingest import IngestOptions, ingest
+    from corpus.ingest.run import IngestOptions, ingest
 
     ws = open_workspace(workspace)
     opts = IngestOptions.from_workspace(

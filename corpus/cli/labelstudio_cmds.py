@@ -42,12 +42,12 @@ def server_start(
 
     Example: corpus server start
     """
-    from corpus import server
+    from corpus.labelstudio import server
 
     ws = open_workspace(workspace)
     with console_err.status("Starting Label Studio (a first start takes about a minute)..."):
         info, how = server.start(ws, timeout=timeout, echo=console_err.print)
-    from corpus.labelstudio import refresh_project_url
+    from corpus.labelstudio.client import refresh_project_url
 
     refresh_project_url(ws, info.url)  # the port changes from one start to the next
     already = " (was already running)" if how == "running" else ""
@@ -69,7 +69,7 @@ def server_stop(workspace: WorkspaceOpt = None) -> None:
 
     Example: corpus server stop
     """
-    from corpus import server
+    from corpus.labelstudio import server
 
     ws = open_workspace(workspace)
     if server.stop(ws):
@@ -88,7 +88,7 @@ def server_status(
 
     Example: corpus server status --login
     """
-    from corpus import server
+    from corpus.labelstudio import server
 
     ws = open_workspace(workspace)
     info = server.status(ws)
@@ -126,7 +126,7 @@ def server_env(
 
     Example: eval "$(corpus server env --export)"; python my_script.py
     """
-    from corpus import server
+    from corpus.labelstudio import server
 
     ws = open_workspace(workspace)
     info = server.read_info(ws)
@@ -157,7 +157,7 @@ def project_create(
 
     Example: corpus project create
     """
-    from corpus.labelstudio import LabelStudio, guidance_html
+    from corpus.labelstudio.client import LabelStudio, guidance_html
     from corpus.ontology import label_config_xml, load_ontology
 
     ws = open_workspace(workspace)
@@ -204,8 +204,8 @@ def project_push(
 
     Examples: corpus project push; corpus project push --sample 500 --seed 7 --only-with-events
     """
-    from corpus.labelstudio import LabelStudio, push_workspace
-    from corpus.tasks import Selection
+    from corpus.labelstudio.client import LabelStudio, push_workspace
+    from corpus.labelstudio.tasks import Selection
 
     ws = open_workspace(workspace)
     client = LabelStudio.connect(ws)

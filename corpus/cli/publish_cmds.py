@@ -32,7 +32,7 @@ HubOpt = Annotated[
 
 
 def _copy_and_push(path, version: str, to: str | None, hub: str | None) -> None:
-    from corpus.release import copy_release, push_to_hub
+    from corpus.publish.release import copy_release, push_to_hub
 
     if to:
         try:
@@ -65,7 +65,7 @@ def publish(
 
     Example: corpus publish 1.0.0 --message "First 5,000 sentences" --to s3://bucket/corpus
     """
-    from corpus.publish import publish as do_publish
+    from corpus.publish.build import publish as do_publish
 
     ws = open_workspace(workspace)
     with console_err.status("publishing", spinner="dots") as status:
@@ -110,8 +110,8 @@ def verify(
 
     Example: corpus verify 1.0.0
     """
-    from corpus.release import release_dir
-    from corpus.release import verify as do_verify
+    from corpus.publish.release import release_dir
+    from corpus.publish.release import verify as do_verify
 
     path = release_dir(open_workspace(workspace) if not _is_release(version) else None, version)
     rep = do_verify(path)
@@ -144,8 +144,8 @@ def diff(
 
     Example: corpus diff 1.0.0 1.1.0
     """
-    from corpus.release import diff as do_diff
-    from corpus.release import release_dir
+    from corpus.publish.release import diff as do_diff
+    from corpus.publish.release import release_dir
 
     ws = None if _is_release(old) and _is_release(new) else open_workspace(workspace)
     rep = do_diff(release_dir(ws, old), release_dir(ws, new))

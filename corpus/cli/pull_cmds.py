@@ -39,14 +39,14 @@ def _pull_project(
     client: Any = None,
 ) -> Any:
     """Fetch (or take) an export snapshot of `project_id` and pull it into the workspace."""
-    from corpus.pull import pull_snapshot
+    from corpus.pull.parse import pull_snapshot
 
     snapshot_id: Any = None
     total = None
     versions = None
     path = export_file
     if path is None:
-        from corpus.labelstudio import LabelStudio
+        from corpus.labelstudio.client import LabelStudio
 
         client = client or LabelStudio.connect(ws)
         path = _exports_dir(ws) / f"project-{project_id}.json"
@@ -145,7 +145,7 @@ def pull(
     Examples: corpus pull | corpus pull --full --json pull-report.json |
     corpus pull --from-export export.json --project 3
     """
-    from corpus.adjudication import adjudicate, find_conflicts, workspace_policy
+    from corpus.pull.adjudication import adjudicate, find_conflicts, workspace_policy
 
     ws = open_workspace(workspace)
     client = None
@@ -154,7 +154,7 @@ def pull(
     elif from_export is not None:
         project_id = _project_id(ws)
     else:
-        from corpus.labelstudio import LabelStudio
+        from corpus.labelstudio.client import LabelStudio
 
         _project_id(ws)  # no project: say so before looking for a server
         client = LabelStudio.connect(ws)
@@ -221,7 +221,7 @@ def agreement(workspace: WorkspaceOpt = None, json_path: JsonOpt = None) -> None
 
     Examples: corpus agreement | corpus agreement --json reports/agreement.json
     """
-    from corpus.agreement import agreement_report
+    from corpus.pull.agreement import agreement_report
 
     ws = open_workspace(workspace)
     report = agreement_report(_annotations(ws))
@@ -276,7 +276,7 @@ def quality(workspace: WorkspaceOpt = None, json_path: JsonOpt = None) -> None:
 
     Examples: corpus quality | corpus quality --json reports/quality.json
     """
-    from corpus.quality import quality_report
+    from corpus.pull.quality import quality_report
 
     ws = open_workspace(workspace)
     annotations = _annotations(ws)
@@ -313,7 +313,7 @@ def _review_context(ws: Workspace, conflicts: list) -> dict[str, tuple[str | Non
     import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
-    from corpus.tasks import neighbours
+    from corpus.labelstudio.tasks import neighbours
 
     articles = sorted({c.rows[0]["article_id"] for c in conflicts if c.rows[0]["article_id"]})
     if not articles or not ws.sentences_path.exists():
@@ -359,9 +359,9 @@ def review_push(workspace: WorkspaceOpt = None) -> None:
 
     Example: corpus review push
     """
-    from corpus.adjudication import find_conflicts, review_key, review_task
-    from corpus.labelstudio import LabelStudio
+    from corpus.labelstudio.client import LabelStudio
     from corpus.ontology import label_config_xml, load_ontology
+    from corpus.pull.adjudication import find_conflicts, review_key, review_task
 
     ws = open_workspace(workspace)
     conflicts = find_conflicts(_annotations(ws))
@@ -418,8 +418,8 @@ def review_pull(
 
     Examples: corpus review pull | corpus review pull --json review-report.json
     """
-    from corpus.adjudication import find_conflicts
     from corpus.errors import LabelStudioError
+    from corpus.pull.adjudication import find_conflicts
 
     ws = open_workspace(workspace)
     state = ws.read_state(REVIEW_STATE)

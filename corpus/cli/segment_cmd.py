@@ -12,7 +12,7 @@ from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_
 from corpus.errors import CorpusError, WorkspaceConfigError
 from corpus.io import ParquetSink, count_rows, iter_batches, require
 from corpus.schemas import SENTENCES
-from corpus.segment import segment_batch
+from corpus.segment.spans import segment_batch
 from corpus.workspace import CONFIG_NAME, Workspace
 
 BATCH_ARTICLES = 512  # ~1.5 MB of text per batch: memory stays flat however big the corpus

@@ -280,7 +280,7 @@ def workspace_policy(workspace: Any) -> tuple[str, str | None]:
     reviewer's Label Studio user id (a number), which is turned into the pseudonymous id here.
     """
     from corpus.errors import WorkspaceConfigError
-    from corpus.pull import Pseudonymizer
+    from corpus.pull.parse import Pseudonymizer
     from corpus.workspace import CONFIG_NAME
 
     cfg = workspace.section("adjudication")

@@ -31,7 +31,7 @@ import httpx
 
 from corpus.errors import LabelStudioError
 from corpus.ids import content_id
-from corpus.tasks import TaskBatch
+from corpus.labelstudio.tasks import TaskBatch
 from corpus.workspace import Workspace
 
 PROJECT_STATE = "project"
@@ -239,7 +239,7 @@ class LabelStudio:
                     "LABEL_STUDIO_API_KEY, or unset LABEL_STUDIO_URL to use the embedded server.",
                 )
         else:
-            from corpus import server
+            from corpus.labelstudio import server
 
             info = server.read_info(workspace) if workspace is not None else None
             if info is None or not server.is_our_server(info.pid, Path(info.data_dir)):
@@ -924,9 +924,9 @@ def push_workspace(
     import pyarrow.parquet as pq
 
     from corpus.io import require
+    from corpus.labelstudio.tasks import Selection, iter_task_batches, plan_push
     from corpus.ontology import load_ontology
     from corpus.quarantine import Quarantine
-    from corpus.tasks import Selection, iter_task_batches, plan_push
     from corpus.types import QuarantinedRow
 
     t0 = time.perf_counter()

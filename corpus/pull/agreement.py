@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from corpus.adjudication import MAJORITY_ANNOTATOR, is_review_decision
+from corpus.pull.adjudication import MAJORITY_ANNOTATOR, is_review_decision
 
 NONE = "none"  # the rating of an annotator who marked no trigger in a group
 

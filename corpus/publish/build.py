@@ -38,9 +38,9 @@ import pyarrow.parquet as pq
 import corpus
 from corpus.errors import ReleaseError
 from corpus.io import require
+from corpus.publish.splits import SPLITS, SplitSpec, assign_splits
+from corpus.publish.tokens import TokenTagger, bio_names
 from corpus.schemas import ANNOTATIONS
-from corpus.splits import SPLITS, SplitSpec, assign_splits
-from corpus.tokens import TokenTagger, bio_names
 from corpus.workspace import Workspace
 
 CONFIGS = ("sentences", "tokens", "documents")
@@ -218,11 +218,11 @@ def adjudicated(annotations: pa.Table | Path, policy: str, reviewer: str | None)
     """One row per sentence from an ANNOTATIONS table or file.
 
     A sentence with a single non-cancelled annotation keeps it under every policy, so only
-    sentences with two or more go through `corpus.adjudication.adjudicate` (which works row by
+    sentences with two or more go through `corpus.pull.adjudication.adjudicate` (which works row by
     row in Python); the rest is filtered batch by batch while reading. This keeps a million-row
     publish fast and its memory at about the size of the result.
     """
-    from corpus.adjudication import adjudicate
+    from corpus.pull.adjudication import adjudicate
 
     if isinstance(annotations, pa.Table):
         keys = annotations.select(["sentence_id", "annotator", "cancelled"])
@@ -519,11 +519,11 @@ def _prelabelers(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def _agreement(multi: pa.Table, shared: int) -> dict[str, Any]:
-    """Headline agreement figures (corpus.agreement) over the multiply-annotated sentences, or
+    """Headline agreement figures (corpus.pull.agreement) over the multiply-annotated sentences, or
     a fixed sample of them (the first `AGREEMENT_SAMPLE` by id; ids are content hashes)."""
     if shared == 0:
         return {"sentences_multiply_annotated": 0}
-    from corpus.agreement import agreement_report
+    from corpus.pull.agreement import agreement_report
 
     ids = pc.unique(multi["sentence_id"])
     sample = multi
@@ -642,7 +642,7 @@ def publish(
     try:
         report = _build(ws, version, message, tmp, step)
         step("verifying")
-        from corpus.release import verify
+        from corpus.publish.release import verify
 
         problems = verify(tmp).problems
         if problems:
@@ -671,7 +671,7 @@ def _build(
 
     ontology = load_ontology(ws.ontology_path)
     spec = SplitSpec.from_config(ws.section("splits"))
-    from corpus.adjudication import workspace_policy
+    from corpus.pull.adjudication import workspace_policy
 
     policy, reviewer = workspace_policy(ws)  # checked; a Label Studio user id becomes its pseudonym
 
@@ -804,7 +804,7 @@ def _build(
     prev = previous_version(ws.releases_dir, version)
     changes = None
     if prev:
-        from corpus.release import diff
+        from corpus.publish.release import diff
 
         changes = diff(ws.releases_dir / prev, out, new_version=version).as_dict(limit=20)
     alignment = {"entities": tagger.entities.as_dict(), "triggers": tagger.triggers.as_dict()}

@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpus.errors import ReleaseError
-from corpus.publish import CARD, CONFIGS, MANIFEST, sha256_file, version_key
-from corpus.splits import SPLITS
+from corpus.publish.build import CARD, CONFIGS, MANIFEST, sha256_file, version_key
+from corpus.publish.splits import SPLITS
 from corpus.workspace import Workspace
 
 
@@ -283,7 +283,7 @@ def diff(old_path: Path, new_path: Path, new_version: str | None = None) -> Diff
     Vectorised (a million sentences per version in seconds): labels are compared through a
     64-bit fingerprint per sentence.
     """
-    from corpus.publish import label_counts
+    from corpus.publish.build import label_counts
 
     old_m = read_manifest(old_path)
     new_m = _manifest_or_none(new_path) or {"version": new_version or Path(new_path).name}

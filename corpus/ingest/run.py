@@ -16,12 +16,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from corpus.dedup import NearDuplicateIndex
 from corpus.ids import content_id
+from corpus.ingest.dedup import NearDuplicateIndex
+from corpus.ingest.sources import RawRecord, SourceReader
 from corpus.io import ParquetSink, iter_batches
 from corpus.quarantine import Quarantine
 from corpus.schemas import ARTICLES
-from corpus.sources import RawRecord, SourceReader
 from corpus.text import arabic_ratio, canonicalize
 from corpus.types import QuarantinedRow, StageCounts
 from corpus.workspace import Workspace

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from corpus.adjudication import MAJORITY_ANNOTATOR, is_review_decision
+from corpus.pull.adjudication import MAJORITY_ANNOTATOR, is_review_decision
 
 Key = tuple[str, str]  # kind, label
 SpanT = tuple[int, int, str, str]  # start, end, kind, label

@@ -306,7 +306,7 @@ class TaskContext:
     vocab: Vocabulary
     pseudonymize: Callable[[Any], str]
     source: str  # quarantine source name, e.g. "label-studio project 3"
-    review: bool = False  # rows are review decisions (see corpus.adjudication.REVIEW_MARK)
+    review: bool = False  # rows are review decisions (see corpus.pull.adjudication.REVIEW_MARK)
     # prediction id -> model_version, for exports that list prediction ids only
     prediction_versions: Mapping[int, str] = field(default_factory=dict)
 

@@ -1,0 +1,2 @@
+"""Stages 4 and 5's server side: the embedded Label Studio (`server`), the one client that talks
+to a Label Studio over HTTP (`client`), and the pure task building (`tasks`)."""
