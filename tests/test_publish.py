@@ -1,4 +1,4 @@
-"""`corpus.publish.build`: releases that `datasets.load_dataset` loads with the exact labels annotators
+"""`corpus.publish`: releases that `datasets.load_dataset` loads with the exact labels annotators
 made, leakage-free and stable splits, atomic and byte-reproducible builds, verify and diff.
 
 The workspace stage files are built here directly with the shared schemas, so these tests do
@@ -29,15 +29,10 @@ from corpus.errors import ReleaseError
 from corpus.ids import content_id
 from corpus.io import write_table
 from corpus.ontology import load_ontology
-from corpus.publish.build import (
-    CONFIGS,
-    adjudicated,
-    list_versions,
-    publish,
-    read_annotations,
-    release_features,
-    version_key,
-)
+from corpus.publish.annotations import adjudicated, read_annotations
+from corpus.publish.build import publish
+from corpus.publish.configs import CONFIGS, release_features
+from corpus.publish.manifest import list_versions, version_key
 from corpus.publish.release import diff, verify
 from corpus.publish.splits import SPLITS
 from corpus.publish.tokens import bio_names
@@ -642,7 +637,7 @@ def test_verify_catches_tampered_missing_and_extra_files(published, tmp_path):
     test = pq.read_table(rel3 / "sentences" / "test.parquet")
     pq.write_table(pa.concat_tables([test, train.slice(0, 1)]), rel3 / "sentences" / "test.parquet")
     m = json.loads((rel3 / "manifest.json").read_text())
-    from corpus.publish.build import sha256_file
+    from corpus.publish.manifest import sha256_file
 
     m["files"]["sentences/test.parquet"]["sha256"] = sha256_file(
         rel3 / "sentences" / "test.parquet"

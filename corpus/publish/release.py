@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpus.errors import ReleaseError
-from corpus.publish.build import CARD, CONFIGS, MANIFEST, sha256_file, version_key
+from corpus.publish.configs import CONFIGS
+from corpus.publish.manifest import CARD, MANIFEST, read_manifest, sha256_file, version_key
 from corpus.publish.splits import SPLITS
+from corpus.publish.stats import label_counts
 from corpus.workspace import Workspace
 
 
@@ -32,16 +33,6 @@ def release_dir(ws: Workspace, version: str) -> Path:
             f"Publish it with `corpus publish {version}`.",
         )
     return path
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    mf = Path(path) / MANIFEST
-    if not mf.is_file():
-        raise ReleaseError(f"{path} has no {MANIFEST}: not a release (or an incomplete copy).")
-    try:
-        return json.loads(mf.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ReleaseError(f"{mf} is not valid JSON ({e}).") from e
 
 
 # --- verify -------------------------------------------------------------------------------------
@@ -283,8 +274,6 @@ def diff(old_path: Path, new_path: Path, new_version: str | None = None) -> Diff
     Vectorised (a million sentences per version in seconds): labels are compared through a
     64-bit fingerprint per sentence.
     """
-    from corpus.publish.build import label_counts
-
     old_m = read_manifest(old_path)
     new_m = _manifest_or_none(new_path) or {"version": new_version or Path(new_path).name}
     old, new = _read_sentences(old_path), _read_sentences(new_path)
