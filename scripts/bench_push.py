@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from corpus.ids import content_id  # noqa: E402
 from corpus.io import write_table  # noqa: E402
 from corpus.labelstudio import server as srv  # noqa: E402
-from corpus.labelstudio.client import LabelStudio, guidance_html, push_workspace  # noqa: E402
+from corpus.labelstudio.client import LabelStudio  # noqa: E402
+from corpus.labelstudio.push import ensure_project, guidance_html, push_workspace  # noqa: E402
 from corpus.labelstudio.tasks import iter_task_batches, plan_push  # noqa: E402
 from corpus.ontology import label_config_xml, load_ontology  # noqa: E402
 from corpus.schemas import ARTICLES, PREDICTIONS, SENTENCES  # noqa: E402
@@ -187,7 +188,7 @@ def main() -> None:
             print(f"  ready in {time.perf_counter() - t0:.0f} s")
         client = LabelStudio.connect(ws)
         server_pid = srv.read_info(ws).pid if started else None
-        client.ensure_project(title="bench push", label_config=label_config_xml(ontology),
+        ensure_project(client, title="bench push", label_config=label_config_xml(ontology),
                               instructions=guidance_html(ontology.guidance),
                               ontology_hash=ontology.hash)  # fmt: skip
         print(f"{n:,} sentences, {tables['predictions'].num_rows:,} predictions, "

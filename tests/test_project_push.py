@@ -21,8 +21,10 @@ from typer.testing import CliRunner
 import corpus.cli
 from corpus.errors import LabelStudioError
 from corpus.labelstudio import client as lsmod
+from corpus.labelstudio import push as pushmod
 from corpus.labelstudio import server as srv
-from corpus.labelstudio.client import LabelStudio, config_labels, guidance_html, push_workspace
+from corpus.labelstudio.client import LabelStudio
+from corpus.labelstudio.push import config_labels, guidance_html, push_workspace
 from corpus.ontology import default_ontology_path, label_config_xml, load_ontology
 from corpus.workspace import Workspace
 
@@ -208,7 +210,7 @@ def test_push_killed_midway_then_rerun_has_every_sentence_exactly_once(ls_worksp
     stage_files(ws, extra_sentences=800)
     cli("project", "create", "-w", ws.root)
     pid = ws.read_state("project")["project_id"]
-    ledger = LabelStudio.connect(ws).ledger(pid).path
+    ledger = pushmod.ledger_for(LabelStudio.connect(ws), pid).path
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "corpus", "project", "push", "--batch-size", "25",
@@ -454,7 +456,7 @@ def fake(tmp_path):
 def test_ledger_drops_a_torn_last_line(tmp_path):
     path = tmp_path / "ledger.tsv"
     path.write_text("s1\t1\ns2\t2\ns3\t3", encoding="utf-8")  # "3" may be the start of "31"
-    ledger = lsmod.Ledger(path)
+    ledger = pushmod.Ledger(path)
     assert ledger.tasks == {1: "s1", 2: "s2"}
     ledger.add([("s4", 4)])
     assert path.read_text(encoding="utf-8") == "s1\t1\ns2\t2\ns4\t4\n"
@@ -462,27 +464,27 @@ def test_ledger_drops_a_torn_last_line(tmp_path):
 
 def test_a_ledger_in_step_with_the_server_needs_no_listing(fake):
     server, client = fake
-    client.import_tasks(1, [{"data": {"sentence_id": f"s{i}"}} for i in range(5)])
-    assert client.existing_sentence_ids(1) == {f"s{i}" for i in range(5)}
+    pushmod.import_batch(client, 1, [{"data": {"sentence_id": f"s{i}"}} for i in range(5)])
+    assert pushmod.existing_sentence_ids(client, 1) == {f"s{i}" for i in range(5)}
     assert server.listings == 0
 
 
 def test_tasks_the_ledger_missed_are_read_from_the_tail_only(fake):
     server, client = fake
-    client.import_tasks(1, [{"data": {"sentence_id": f"s{i}"}} for i in range(5)])
+    pushmod.import_batch(client, 1, [{"data": {"sentence_id": f"s{i}"}} for i in range(5)])
     server.add(["s5", "s6"])  # committed by a push killed before its ledger write
-    assert client.existing_sentence_ids(1) == {f"s{i}" for i in range(7)}
+    assert pushmod.existing_sentence_ids(client, 1) == {f"s{i}" for i in range(7)}
     assert server.listings == 1  # one page above the ledger's highest id
-    assert client.existing_sentence_ids(1) == {f"s{i}" for i in range(7)}
+    assert pushmod.existing_sentence_ids(client, 1) == {f"s{i}" for i in range(7)}
     assert server.listings == 1  # and the ledger now knows them
 
 
 def test_tasks_deleted_on_the_server_rebuild_the_ledger(fake):
     server, client = fake
-    client.import_tasks(1, [{"data": {"sentence_id": f"s{i}"}} for i in range(5)])
+    pushmod.import_batch(client, 1, [{"data": {"sentence_id": f"s{i}"}} for i in range(5)])
     del server.tasks[2]
-    assert client.existing_sentence_ids(1) == {"s0", "s2", "s3", "s4"}
-    assert client.ledger(1).tasks == {1: "s0", 3: "s2", 4: "s3", 5: "s4"}
+    assert pushmod.existing_sentence_ids(client, 1) == {"s0", "s2", "s3", "s4"}
+    assert pushmod.ledger_for(client, 1).tasks == {1: "s0", 3: "s2", 4: "s3", 5: "s4"}
 
 
 def test_import_returns_task_ids_in_input_order_after_a_recovered_failure(fake, monkeypatch):

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import corpus.cli
 from corpus.labelstudio.client import LabelStudio
+from corpus.labelstudio.push import ensure_project
 from corpus.ontology import label_config_xml, load_ontology
 from corpus.pull.adjudication import REVIEW_MARK, adjudicate
 from corpus.pull.parse import Pseudonymizer
@@ -123,8 +124,11 @@ def test_pull_and_review_against_a_real_server(ls_workspace):
     sentences = {r["sentence_id"]: r["text"] for r in pq.read_table(ws.sentences_path).to_pylist()}
     ontology = load_ontology(ws.ontology_path)
     client = LabelStudio.connect(ws)
-    project = client.ensure_project(
-        title="pull test", label_config=label_config_xml(ontology), ontology_hash=ontology.hash
+    project = ensure_project(
+        client,
+        title="pull test",
+        label_config=label_config_xml(ontology),
+        ontology_hash=ontology.hash,
     )
     pid = project.project_id
 

@@ -157,13 +157,15 @@ def project_create(
 
     Example: corpus project create
     """
-    from corpus.labelstudio.client import LabelStudio, guidance_html
+    from corpus.labelstudio.client import LabelStudio
+    from corpus.labelstudio.push import ensure_project, guidance_html
     from corpus.ontology import label_config_xml, load_ontology
 
     ws = open_workspace(workspace)
     ontology = load_ontology(ws.ontology_path)
     client = LabelStudio.connect(ws)
-    result = client.ensure_project(
+    result = ensure_project(
+        client,
         title=title or ws.section("label_studio").get("project_title") or "Arabic events",
         label_config=label_config_xml(ontology),
         description=ontology.description,
@@ -204,7 +206,8 @@ def project_push(
 
     Examples: corpus project push; corpus project push --sample 500 --seed 7 --only-with-events
     """
-    from corpus.labelstudio.client import LabelStudio, push_workspace
+    from corpus.labelstudio.client import LabelStudio
+    from corpus.labelstudio.push import push_workspace
     from corpus.labelstudio.tasks import Selection
 
     ws = open_workspace(workspace)

@@ -5,24 +5,17 @@ else `[label_studio] url` in corpus.toml with the key from `LABEL_STUDIO_API_KEY
 embedded server recorded by `corpus server start`. Every failure becomes a `LabelStudioError`
 naming the URL and what to do; the API key is never put in a message.
 
-Pushing is idempotent and resumable without asking the server to list every task (it serves
-only ~1,400 tasks/s that way): a per-project ledger in the workspace records
-`sentence_id -> task id` after every imported batch, and is checked against the server's task
-count and highest task id on every push. When they disagree (a push killed after the server
-committed a batch, tasks added or deleted by hand), only the tasks above the ledger's highest id
-are listed, or, failing that, the whole project, and the ledger is rebuilt from the server.
+This module only speaks HTTP (requests, retries, pagination, snapshots); what to push, the
+ledger of pushed tasks and project set-up rules live in `corpus.labelstudio.push`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +23,6 @@ from typing import Any
 import httpx
 
 from corpus.errors import LabelStudioError
-from corpus.ids import content_id
-from corpus.labelstudio.tasks import TaskBatch
 from corpus.workspace import Workspace
 
 PROJECT_STATE = "project"
@@ -40,14 +31,6 @@ LIST_PAGE = 1000  # tasks per listing request (keyset pagination on the task id)
 IMPORT_TIMEOUT = 600.0  # one bulk import request; a 2,000-task batch takes 2-4 s
 RETRIES = 5  # per batch, on 5xx / 429 / connection errors, with exponential backoff
 RELATIONS_KEY = "relations"  # the <Relations> block in config_labels()
-
-
-@dataclass
-class ProjectResult:
-    project_id: int
-    action: str  # "created" | "reused" | "updated"
-    url: str
-    note: str = ""
 
 
 @dataclass
@@ -80,30 +63,8 @@ def _server_message(body: Any) -> str:
     return str(body)[:1000]
 
 
-def _differs(stored: Any, wanted: Any) -> bool:
-    if isinstance(stored, str) and isinstance(wanted, str):
-        return stored.strip() != wanted.strip()
-    return stored != wanted
-
-
-def _sid(task: dict[str, Any]) -> str:
+def task_sentence_id(task: dict[str, Any]) -> str:
     return str((task.get("data") or {}).get("sentence_id") or "")
-
-
-def config_labels(config_xml: str) -> dict[str, set[str]]:
-    """Label values per control name (`entities`, `triggers`, `sentence`) and `relations`."""
-    root = ET.fromstring(config_xml)
-    out: dict[str, set[str]] = {}
-    for el in root.iter():
-        if el.tag in ("Labels", "Choices", "Taxonomy") and el.get("name"):
-            out.setdefault(el.get("name"), set()).update(
-                c.get("value") for c in el.iter() if c.tag in ("Label", "Choice") and c.get("value")
-            )
-        elif el.tag == "Relations":
-            out.setdefault(RELATIONS_KEY, set()).update(
-                c.get("value") for c in el if c.tag == "Relation" and c.get("value")
-            )
-    return out
 
 
 def refresh_project_url(ws: Workspace | None, base_url: str) -> None:
@@ -113,62 +74,6 @@ def refresh_project_url(ws: Workspace | None, base_url: str) -> None:
         url = f"{base_url}/projects/{state['project_id']}/data"
         if state.get("url") != url:
             ws.write_state(PROJECT_STATE, {**state, "url": url})
-
-
-def guidance_html(text: str) -> str:
-    """Annotator instructions (plain text paragraphs) as the HTML Label Studio shows."""
-    from html import escape
-
-    paras = [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
-    # The form Label Studio's HTML sanitiser stores, so an unchanged text compares equal.
-    return "".join(f"<p>{escape(p, quote=False).replace(chr(10), '<br>')}</p>" for p in paras)
-
-
-class Ledger:
-    """`task id -> sentence_id` of tasks known to be in one project, appended after each batch.
-
-    A tab-separated file; a line torn by a kill is ignored (the reconcile step finds the task).
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.tasks: dict[int, str] = {}
-        if path.exists():
-            data = path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                # A write cut by a kill: drop the torn line (its number may be cut short too).
-                data = data[: data.rfind(b"\n") + 1]
-                with open(path, "r+b") as f:
-                    f.truncate(len(data))
-            for line in data.decode("utf-8").splitlines():
-                sid, _, tid = line.partition("\t")
-                if tid.isdigit():
-                    self.tasks[int(tid)] = sid
-
-    @property
-    def max_id(self) -> int:
-        return max(self.tasks, default=0)
-
-    def sentence_ids(self) -> set[str]:
-        return {s for s in self.tasks.values() if s}
-
-    def add(self, pairs: Iterable[tuple[str, int]]) -> None:
-        new = [(s, t) for s, t in pairs if t not in self.tasks]
-        if not new:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write("".join(f"{s}\t{t}\n" for s, t in new))
-            f.flush()
-            os.fsync(f.fileno())
-        self.tasks.update((t, s) for s, t in new)
-
-    def replace(self, tasks: dict[int, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{s}\t{t}\n" for t, s in sorted(tasks.items())), encoding="utf-8")
-        os.replace(tmp, self.path)
-        self.tasks = dict(tasks)
 
 
 class LabelStudio:
@@ -433,6 +338,14 @@ class LabelStudio:
         )
         return int(project.id)
 
+    def new_project(self, fields: dict[str, Any]) -> int:
+        """Create a project with these fields (title, label_config, ...); its id."""
+        project = self._sdk("create the project", self.sdk.projects.create, **fields)
+        return int(project.id)
+
+    def update_project(self, project_id: int, fields: dict[str, Any]) -> None:
+        self._sdk("update the project", self.sdk.projects.update, project_id, **fields)
+
     def prediction_versions(self, project_id: int) -> dict[int, str]:
         """prediction id -> model_version for a project's predictions (the export lists
         prediction ids only; a review pull needs to know which version a decision started
@@ -443,92 +356,6 @@ class LabelStudio:
         body = r.json()
         items = body.get("results", []) if isinstance(body, dict) else body
         return {int(p["id"]): str(p.get("model_version") or "") for p in items}
-
-    def ensure_project(
-        self,
-        *,
-        title: str,
-        label_config: str,
-        description: str = "",
-        instructions: str = "",
-        ontology_hash: str = "",
-        model_version: str | None = None,
-    ) -> ProjectResult:
-        """Create the workspace's project, or reuse it (updating the config when it changed).
-
-        A config change that drops labels still used by annotations or drafts is refused: those
-        annotations would no longer be shown or pulled.
-        """
-        self.validate_config(label_config)
-        state = self.workspace.read_state(PROJECT_STATE) if self.workspace else {}
-        fields: dict[str, Any] = {
-            "title": title,
-            "description": description,
-            "label_config": label_config,
-            "expert_instruction": instructions,
-            "show_instruction": bool(instructions),
-            "show_collab_predictions": True,  # annotators see the pre-labels
-        }
-        if model_version:
-            fields["model_version"] = model_version
-        current = None
-        note = ""
-        if state.get("project_id") and state.get("server") == self.server_key:
-            current = self.get_project(int(state["project_id"]))
-            if current is None:
-                note = f"project {state['project_id']} no longer exists on the server; "
-        elif state.get("project_id"):
-            note = f"the recorded project {state['project_id']} is on {state.get('server')}; "
-        if current is None:
-            project = self._sdk("create the project", self.sdk.projects.create, **fields)
-            pid, action = int(project.id), "created"
-            note += "created a new project"
-        else:
-            pid = int(current["id"])
-            # The server strips surrounding whitespace off the stored config.
-            if (current.get("label_config") or "").strip() != label_config.strip():
-                self._refuse_orphaning(pid, current, label_config)
-                self.validate_config(label_config, project_id=pid)
-            changed = {k: v for k, v in fields.items() if _differs(current.get(k), v)}
-            if changed:
-                self._sdk("update the project", self.sdk.projects.update, pid, **changed)
-            action = "updated" if "label_config" in changed else "reused"
-        result = ProjectResult(pid, action, f"{self.url}/projects/{pid}/data", note)
-        if self.workspace is not None:
-            self.workspace.write_state(
-                PROJECT_STATE,
-                {
-                    "project_id": pid,
-                    "url": result.url,
-                    "ontology_hash": ontology_hash,
-                    "server": self.server_key,
-                    "title": title,
-                },
-            )
-        return result
-
-    def _refuse_orphaning(self, pid: int, current: dict, new_config: str) -> None:
-        old, new = (
-            config_labels(current.get("label_config") or "<View/>"),
-            config_labels(new_config),
-        )
-        dropped = {c: old[c] - new.get(c, set()) for c in old if old[c] - new.get(c, set())}
-        if not dropped:
-            return
-        used = self.labels_in_use(pid, roles=RELATIONS_KEY in dropped)
-        conflicts = [
-            f"{control}: {label} ({used[control][label]} uses)"
-            for control, labels in sorted(dropped.items())
-            for label in sorted(labels)
-            if used.get(control, {}).get(label)
-        ]
-        if conflicts:
-            raise LabelStudioError(
-                "The new ontology drops labels that annotations still use: " + ", ".join(conflicts),
-                url=self.url,
-                hint="Keep those labels in the ontology (or change those annotations in Label "
-                "Studio first), then run `corpus project create` again.",
-            )
 
     @property
     def project_state(self) -> dict[str, Any]:
@@ -613,7 +440,7 @@ class LabelStudio:
             raise self._error("read the project", 404, f"project {project_id} does not exist")
         return int(project.get("task_number") or 0)
 
-    def _count_and_max_id(self, project_id: int) -> tuple[int, int]:
+    def count_and_max_id(self, project_id: int) -> tuple[int, int]:
         """The project's task count and highest task id, in one request when the server says.
 
         The task list's "total" spares reading the project (which Label Studio answers slowly,
@@ -626,45 +453,28 @@ class LabelStudio:
         count = int(total) if isinstance(total, int) else self.task_count(project_id)
         return count, max_id
 
-    def ledger(self, project_id: int) -> Ledger | None:
-        if self.workspace is None:
-            return None
-        name = content_id(self.server_key, length=8)
-        return Ledger(self.workspace.state_dir / "pushed" / f"{name}-{project_id}.tsv")
-
-    def existing_sentence_ids(self, project_id: int) -> set[str]:
-        """sentence_ids of the tasks already in the project, reconciled with the server."""
-        ledger = self.ledger(project_id)
-        if ledger is None:
-            return {s for _, s in self.iter_tasks(project_id) if s}
-        count, max_id = self._count_and_max_id(project_id)
-        if len(ledger.tasks) == count and (count == 0 or max_id == ledger.max_id):
-            return ledger.sentence_ids()
-        if ledger.tasks and count > len(ledger.tasks):
-            # Usually a push interrupted after the server committed a batch: list only the tail.
-            ledger.add((s, t) for t, s in self.iter_tasks(project_id, after_id=ledger.max_id))
-            if len(ledger.tasks) == count:
-                return ledger.sentence_ids()
-        ledger.replace(dict(self.iter_tasks(project_id)))
-        return ledger.sentence_ids()
-
     # --- importing --------------------------------------------------------------------------
 
     def import_tasks(
-        self, project_id: int, tasks: list[dict[str, Any]], counts: PushCounts | None = None
+        self,
+        project_id: int,
+        tasks: list[dict[str, Any]],
+        counts: PushCounts | None = None,
+        *,
+        after_id: int = 0,
     ) -> list[int]:
         """Import one batch of tasks (one request), retrying server errors without duplicates.
 
         Before each retry, the tasks of the failed request that the server committed anyway are
-        looked up (by `data.sentence_id`) and left out. Returns the task ids in the order of
-        `tasks` (when the server reports them).
+        looked up (by `data.sentence_id`, among tasks with ids above `after_id`, the highest id
+        known before this batch) and left out. Returns the task ids in the order of `tasks`
+        (when the server reports them).
         """
         counts = counts if counts is not None else PushCounts()
-        ledger = self.ledger(project_id)
         pending = list(tasks)
         recovered: dict[str, int] = {}
         failures: list[str] = []
-        baseline = ledger.max_id if ledger else None
+        baseline = after_id
         for attempt in range(RETRIES + 1):
             if attempt:
                 counts.retries += 1
@@ -677,7 +487,7 @@ class LabelStudio:
                 if landed:
                     counts.recovered += len(landed)
                     recovered.update(landed)
-                    pending = [t for t in pending if _sid(t) not in landed]
+                    pending = [t for t in pending if task_sentence_id(t) not in landed]
                 if not pending:
                     return self._in_order(tasks, recovered, [], [])
             try:
@@ -692,8 +502,6 @@ class LabelStudio:
                 continue
             if r.status_code in (200, 201):
                 new_ids = self._imported_ids(project_id, r.json(), pending, baseline)
-                if ledger is not None and len(new_ids) == len(pending):
-                    ledger.add(zip([_sid(t) for t in pending], new_ids, strict=True))
                 return self._in_order(tasks, recovered, pending, new_ids)
             if r.status_code >= 500 or r.status_code in (408, 429):
                 failures.append(f"HTTP {r.status_code}")
@@ -702,7 +510,7 @@ class LabelStudio:
                 body = r.json()
             except ValueError:
                 body = r.text
-            first = _sid(pending[0]) if pending else "?"
+            first = task_sentence_id(pending[0]) if pending else "?"
             raise self._error(
                 f"import a batch of {len(pending)} tasks (first sentence_id {first})",
                 r.status_code,
@@ -724,18 +532,18 @@ class LabelStudio:
             return list(sent_ids)
         by_sid = dict(recovered)
         if len(sent) == len(sent_ids):
-            by_sid.update(zip([_sid(t) for t in sent], sent_ids, strict=True))
-        return [by_sid[_sid(t)] for t in tasks if _sid(t) in by_sid]
+            by_sid.update(zip([task_sentence_id(t) for t in sent], sent_ids, strict=True))
+        return [by_sid[task_sentence_id(t)] for t in tasks if task_sentence_id(t) in by_sid]
 
     def _imported_ids(
-        self, project_id: int, response: dict, pending: list[dict], baseline: int | None
+        self, project_id: int, response: dict, pending: list[dict], baseline: int
     ) -> list[int]:
         if "task_ids" in response and len(response["task_ids"]) == len(pending):
             return [int(t) for t in response["task_ids"]]
         if "import" in response:  # Label Studio Enterprise imports in the background
             self._wait_import(project_id, int(response["import"]))
         landed = self._landed(project_id, pending, baseline)
-        return [landed[_sid(t)] for t in pending if _sid(t) in landed]
+        return [landed[task_sentence_id(t)] for t in pending if task_sentence_id(t) in landed]
 
     def _wait_import(
         self, project_id: int, import_id: int, timeout: float = IMPORT_TIMEOUT
@@ -755,7 +563,7 @@ class LabelStudio:
             f"Import {import_id} did not finish in {timeout:.0f} s", url=self.url
         )
 
-    def _landed(self, project_id: int, pending: list[dict], baseline: int | None) -> dict[str, int]:
+    def _landed(self, project_id: int, pending: list[dict], baseline: int) -> dict[str, int]:
         """Which of `pending` (by sentence_id) are on the server, with their task ids.
 
         Waits until the task count stops moving, so a request still being processed when the
@@ -767,45 +575,8 @@ class LabelStudio:
             now = self.task_count(project_id)
             settled = settled + 1 if now == count else 0
             count = now
-        wanted = {_sid(t) for t in pending} - {""}
-        after = baseline if baseline is not None else 0
-        found = {s: t for t, s in self.iter_tasks(project_id, after_id=after) if s in wanted}
-        ledger = self.ledger(project_id)
-        if ledger is not None and found:
-            ledger.add(found.items())
-        return found
-
-    def push(
-        self,
-        project_id: int,
-        batches: Iterable[TaskBatch],
-        on_batch: Callable[[TaskBatch], None] | None = None,
-    ) -> PushCounts:
-        """Import batches in order, building the next batch while the server takes this one."""
-        counts = PushCounts()
-        it = iter(batches)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ls-import") as pool:
-            inflight: tuple[TaskBatch, Future] | None = None
-            while True:
-                batch = next(it, None)  # built while the previous request is in flight
-                if inflight is not None:
-                    done, fut = inflight
-                    fut.result()
-                    counts.sent += len(done.tasks)
-                    counts.batches += 1
-                    if on_batch:
-                        on_batch(done)
-                    inflight = None
-                if batch is None:
-                    break
-                if batch.tasks:
-                    inflight = (
-                        batch,
-                        pool.submit(self.import_tasks, project_id, batch.tasks, counts),
-                    )
-                elif on_batch:
-                    on_batch(batch)
-        return counts
+        wanted = {task_sentence_id(t) for t in pending} - {""}
+        return {s: t for t, s in self.iter_tasks(project_id, after_id=baseline) if s in wanted}
 
     # --- exporting --------------------------------------------------------------------------
 
@@ -878,116 +649,3 @@ class LabelStudio:
         except LabelStudioError:
             pass  # the download is what matters; a leftover snapshot is harmless
         return {"snapshot_id": int(snap.id), "path": dest, "task_count": task_count}
-
-
-# --- the push flow ------------------------------------------------------------------------------
-
-
-@dataclass
-class PushReport:
-    project_id: int
-    total: int  # sentences in the workspace
-    selected: int
-    already: int  # selected but already in the project
-    sent: int = 0
-    with_predictions: int = 0
-    with_events: int = 0
-    rejected_spans: int = 0
-    retries: int = 0
-    model_version: str | None = None
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
-
-
-def push_workspace(
-    client: LabelStudio,
-    ws: Workspace,
-    selection: Any = None,
-    *,
-    batch_size: int = 2000,
-    on_plan: Callable[[Any], None] | None = None,
-    on_batch: Callable[[TaskBatch], None] | None = None,
-) -> PushReport:
-    """Send the workspace's sentences (with pre-labels) to its project; idempotent, resumable.
-
-    1. The project must match the workspace ontology (else its config would not show the labels).
-    2. Sentence ids already in the project are looked up (ledger, reconciled with the server).
-    3. The plan picks and orders what goes; tasks are built and imported batch by batch, the
-       ledger recording each batch, so an interrupted push continues where it stopped.
-    4. Rejected predicted spans go to data/quarantine/push.parquet; the project's model version
-       is set to the pushed predictions' so annotators see them.
-    """
-    import pyarrow.parquet as pq
-
-    from corpus.io import require
-    from corpus.labelstudio.tasks import Selection, iter_task_batches, plan_push
-    from corpus.ontology import load_ontology
-    from corpus.quarantine import Quarantine
-    from corpus.types import QuarantinedRow
-
-    t0 = time.perf_counter()
-    ontology = load_ontology(ws.ontology_path)
-    project_id = client.project_id
-    recorded = client.project_state.get("ontology_hash")
-    if recorded and recorded != ontology.hash:
-        raise LabelStudioError(
-            f"The ontology ({ws.ontology_path}) changed since project {project_id} was set up.",
-            url=client.url,
-            hint="Run `corpus project create` to update the project's labeling config first.",
-        )
-
-    # ParquetFile, not read_table: the latter imports pyarrow.dataset and pandas (~0.4 s).
-    def read(path: Path, columns: list[str]) -> Any:
-        return pq.ParquetFile(path).read(columns=columns) if path.exists() else None
-
-    require(ws.sentences_path, "corpus segment")
-    sentences = read(ws.sentences_path, ["sentence_id", "article_id", "index", "text"])
-    predictions = read(ws.predictions_path, ["sentence_id", "spans", "model_version"])
-    articles = read(ws.articles_path, ["article_id", "title"])
-
-    existing = client.existing_sentence_ids(project_id)
-    plan = plan_push(sentences, predictions, existing, selection or Selection())
-    if on_plan:
-        on_plan(plan)
-    report = PushReport(project_id, plan.total, plan.selected, plan.already)
-    report.with_events = plan.with_events
-    quarantine = Quarantine(ws.quarantine_dir, "push")
-    versions: dict[str, int] = {}
-
-    def after_batch(batch: TaskBatch) -> None:
-        report.with_predictions += batch.with_predictions
-        for task in batch.tasks:
-            for p in task.get("predictions", []):
-                versions[p["model_version"]] = versions.get(p["model_version"], 0) + 1
-        for r in batch.rejected:
-            quarantine.add(
-                QuarantinedRow(
-                    source=str(ws.predictions_path),
-                    location=f"sentence {r.sentence_id} span [{r.span.get('start')}, "
-                    f"{r.span.get('end')}) {r.span.get('label')}",
-                    reason=r.reason,
-                    raw=json.dumps(r.span, ensure_ascii=False, default=str),
-                )
-            )
-        report.rejected_spans += len(batch.rejected)
-        if on_batch:
-            on_batch(batch)
-
-    try:
-        if plan.to_send:  # nothing to send (a repeated push): skip building the tasks' context
-            batches = iter_task_batches(
-                sentences, predictions, articles, plan, ontology, batch_size
-            )
-            counts = client.push(project_id, batches, after_batch)
-            report.sent, report.retries = counts.sent, counts.retries
-    finally:
-        quarantine.flush()
-    if versions:
-        report.model_version = max(versions, key=versions.get)
-        client.set_model_version(project_id, report.model_version)
-    report.seconds = time.perf_counter() - t0
-    return report
