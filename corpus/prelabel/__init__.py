@@ -82,7 +82,10 @@ def get_prelabeler(
     spec = spec.strip()
     try:
         if spec == "lexicon":
-            return default_prelabeler()
+            from corpus.prelabel.lexicon import LexiconPrelabeler
+
+            # with the workspace's own gazetteer entries (lexicon/ and [prelabel.gazetteer])
+            return LexiconPrelabeler.from_workspace(workspace)
         if spec == "camel":
             from corpus.prelabel.camel import CamelPrelabeler
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import regex
 
+from corpus.errors import CorpusError
 from corpus.types import Span
 
 RESOURCE_DIR = Path(__file__).resolve().parents[1] / "resources" / "prelabel"
@@ -237,9 +238,10 @@ class _Pattern:
     last: int
     size: int  # number of words the pattern checks (longer context wins ties)
     source: str  # "file:line" for debugging
+    needs_cue: bool = False  # a place name that is also a common word (see gpe.txt)
 
 
-class ResourceError(ValueError):
+class ResourceError(CorpusError, ValueError):
     """A resource file of the pre-labeler is malformed (names the file and line)."""
 
 
@@ -280,11 +282,19 @@ _CLASSES = {
     "number": 3,
     "number_scale": 3,
     "unit": 3,
+    "common": 2,
+    "place_cue": 2,
+    "loc_type": 2,
+    "media": 2,
 }
 _BIT = {
     name: 1 << k
     for k, name in enumerate(
-        [*_CLASSES, "digits", "year", "daynum", "definite", "tanween", "shadda_ya"]
+        [
+            *_CLASSES,
+            *("digits", "year", "daynum", "definite", "tanween", "shadda_ya"),
+            *("conj", "prep_article", "latin_acronym", "latin_name"),
+        ]
     )
 }
 B = type("B", (), {k.upper(): v for k, v in _BIT.items()})  # B.DAY, B.TITLE, ...
@@ -296,12 +306,37 @@ _NOT_PLAIN = (
 _NOT_PLAIN |= B.ORG_HEAD | B.FACILITY | B.UNIT | B.DAY | B.MONTH | B.RELATIVE_DAY | B.PERIOD
 # Word classes that start a rule (a sentence with none of them and no pattern has no span).
 _RULE_BITS = _TIMEISH | B.FIRST_NAME | B.FIRST_NAME_WEAK | B.FACILITY | B.ORG_HEAD | B.ORG_TYPE_GPE
+_RULE_BITS |= B.LOC_TYPE | B.MEDIA | B.LATIN_ACRONYM | B.LATIN_NAME
+_MONTHS = B.MONTH | B.MONTH_WEAK
+# Latin-script names in Arabic text: an acronym (CNN, IBM) or a capitalised word (Dell).
+# An Arabic clitic may be glued to it (وCNN).
+_LATIN_ACRONYM = re.compile(r"[وفبلك]{0,2}[A-Z][A-Z0-9&]{1,5}")
+_LATIN_NAME = re.compile(r"[وفبلك]{0,2}[A-Z][a-z]+(?:[A-Z][a-z]+)*")
+
+
+GAZETTEERS = {
+    "gpe.txt": "GPE",
+    "loc.txt": "LOC",
+    "org.txt": "ORG",
+    "fac.txt": "FAC",
+    "per.txt": "PER",
+}
 
 
 class Resources:
-    """Compiled patterns and word classes (loaded once per process, see `load_resources`)."""
+    """Compiled patterns and word classes (loaded once per process, see `load_resources`).
 
-    def __init__(self, directory: Path = RESOURCE_DIR):
+    `extra_dirs`: folders with more gazetteer files of the same names and format (a workspace's
+    `lexicon/`); `extra_names`: (label, name) pairs (a workspace's `[prelabel.gazetteer]`). Both
+    change `digest`, so predictions made without them are redone.
+    """
+
+    def __init__(
+        self,
+        directory: Path = RESOURCE_DIR,
+        extra_dirs: Sequence[Path] = (),
+        extra_names: Sequence[tuple[str, str]] = (),
+    ):
         self.directory = Path(directory)
         self.patterns: list[_Pattern] = []
         self.name_index: dict[str, list[_Pattern]] = {}
@@ -311,20 +346,24 @@ class Resources:
         self.trigger_lemmas: dict[str, str] = {}  # lemma -> event type (for camel-tools)
         files = sorted(p for p in self.directory.iterdir() if p.suffix in (".tsv", ".txt"))
         # The version changes with the resources and with this code: stale predictions are redone.
+        extra_files = [
+            Path(d) / name for d in extra_dirs for name in GAZETTEERS if (Path(d) / name).is_file()
+        ]
         code = Path(__file__).read_bytes()
-        self.digest = hashlib.sha256(
-            code + b"".join(p.name.encode() + p.read_bytes() for p in files)
-        ).hexdigest()
+        h = hashlib.sha256(code + b"".join(p.name.encode() + p.read_bytes() for p in files))
+        for p in extra_files:
+            h.update(b"\0extra\0" + p.name.encode() + b"\0" + p.read_bytes())
+        for label, name in extra_names:
+            h.update(f"\0name\0{label}\0{name}".encode())
+        self.digest = h.hexdigest()
         self._load_lexicon("triggers.tsv", "trigger")
         self._load_lexicon("nominals.tsv", "entity")
-        for name, label in (
-            ("gpe.txt", "GPE"),
-            ("loc.txt", "LOC"),
-            ("org.txt", "ORG"),
-            ("fac.txt", "FAC"),
-            ("per.txt", "PER"),
-        ):
-            self._load_gazetteer(name, label)
+        for name, label in GAZETTEERS.items():
+            self._load_gazetteer(self.directory / name, label)
+        for path in extra_files:
+            self._load_gazetteer(path, GAZETTEERS[path.name])
+        for n, (label, name) in enumerate(extra_names, 1):
+            self._gazetteer_line(name, label, f"[prelabel.gazetteer] {label}", n)
         self._load_words("words.tsv")
         self.max_elems = max(len(p.elems) for p in self.patterns)
         for p in self.patterns:
@@ -335,15 +374,16 @@ class Resources:
                 index.setdefault(form, []).append(p)
 
     # Each loader reads one file format; errors name the file and line.
-    def _lines(self, name: str) -> Iterable[tuple[int, str]]:
-        path = self.directory / name
+    def _lines(self, name: str | Path) -> Iterable[tuple[int, str]]:
+        path = self.directory / name  # an absolute path stays as it is
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             line = line.strip()
             if line and not line.startswith("#"):
                 yield n, line
 
-    def _fail(self, name: str, n: int, problem: str) -> ResourceError:
-        return ResourceError(f"{self.directory / name}:{n}: {problem}")
+    def _fail(self, name: str | Path, n: int, problem: str) -> ResourceError:
+        where = name if str(name).startswith("[") else self.directory / name
+        return ResourceError(f"{where}:{n}: {problem}")
 
     def _load_lexicon(self, name: str, kind: str) -> None:
         for n, line in self._lines(name):
@@ -402,22 +442,29 @@ class Resources:
             elems.append(_Elem(frozenset(forms), context=context))
         return tuple(elems)
 
-    def _load_gazetteer(self, name: str, label: str) -> None:
-        for n, line in self._lines(name):
-            cols = line.split("\t")
-            try:
-                score = float(cols[1]) if len(cols) > 1 else 0.9
-            except ValueError:
-                raise self._fail(name, n, f"score {cols[1]!r} is not a number") from None
-            words = [normalize_word(w) for w in WORD_RE.findall(cols[0])]
-            if not words or not 0 < score <= 1:
-                raise self._fail(name, n, "expected NAME[<TAB>SCORE in (0, 1]]")
-            elems = (_Elem(frozenset({words[0]}), level=2),) + tuple(
-                _Elem(frozenset({w}), level=0) for w in words[1:]
-            )
-            self._add(label, "entity", score, PRIO_GAZ, elems, f"{name}:{n}", name, n)
+    def _load_gazetteer(self, path: Path, label: str) -> None:
+        for n, line in self._lines(path):
+            self._gazetteer_line(line, label, path, n)
 
-    def _add(self, label, kind, score, prio, elems, source, name, n) -> None:
+    def _gazetteer_line(self, line: str, label: str, name, n: int) -> None:
+        """`NAME[<TAB>SCORE]`; a leading `~` marks a name that is also a common word (الخمس
+        "five", القائم "standing"): it is a name only after a place cue (في، مدينة ...)."""
+        cols = line.strip().split("\t")
+        needs_cue = cols[0].startswith("~")
+        try:
+            score = float(cols[1]) if len(cols) > 1 else 0.9
+        except ValueError:
+            raise self._fail(name, n, f"score {cols[1]!r} is not a number") from None
+        words = [normalize_word(w) for w in WORD_RE.findall(cols[0])]
+        if not words or not 0 < score <= 1:
+            raise self._fail(name, n, "expected NAME[<TAB>SCORE in (0, 1]]")
+        elems = (_Elem(frozenset({words[0]}), level=2),) + tuple(
+            _Elem(frozenset({w}), level=0) for w in words[1:]
+        )
+        where = f"{Path(str(name)).name}:{n}"
+        self._add(label, "entity", score, PRIO_GAZ, elems, where, name, n, needs_cue)
+
+    def _add(self, label, kind, score, prio, elems, source, name, n, needs_cue=False) -> None:
         marked = [k for k, e in enumerate(elems) if not e.context]
         if not elems or elems[0].gap:
             raise self._fail(name, n, "a pattern cannot be empty or start with a gap")
@@ -425,7 +472,9 @@ class Resources:
             raise self._fail(name, n, "the marked words of a pattern must be adjacent")
         size = sum(1 for e in elems if not e.gap)
         self.patterns.append(
-            _Pattern(label, kind, score, prio, elems, marked[0], marked[-1], size, source)
+            _Pattern(
+                label, kind, score, prio, elems, marked[0], marked[-1], size, source, needs_cue
+            )
         )
 
     def _load_words(self, name: str) -> None:
@@ -451,19 +500,66 @@ class Resources:
                     self._word_class(normalize_word(w), section)
         self.nisba_definite = frozenset(definite)
 
+    def is_name(self, form: str) -> bool:
+        """Is this exact normalised form a first name or the first word of a gazetteer name?"""
+        if form in self.name_index:
+            return True
+        return any(
+            bit & (B.FIRST_NAME | B.FIRST_NAME_WEAK) for bit, _ in self.word_classes.get(form, ())
+        )
+
     def _word_class(self, form: str, section: str) -> None:
         self.word_classes.setdefault(form, []).append((_BIT[section], _CLASSES[section]))
 
 
-_RESOURCES: Resources | None = None
+_RESOURCES: dict[tuple, Resources] = {}
 
 
-def load_resources() -> Resources:
-    """The bundled resources, compiled once per process."""
-    global _RESOURCES
-    if _RESOURCES is None:
-        _RESOURCES = Resources()
-    return _RESOURCES
+def load_resources(
+    extra_dirs: Sequence[Path] = (), extra_names: Sequence[tuple[str, str]] = ()
+) -> Resources:
+    """The bundled resources (plus a workspace's gazetteer entries), compiled once per process
+    and per set of extra files and their contents."""
+    key = (
+        tuple(
+            (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+            for d in extra_dirs
+            for p in (Path(d) / name for name in GAZETTEERS)
+            if p.is_file()
+        ),
+        tuple(extra_names),
+    )
+    if key not in _RESOURCES:
+        _RESOURCES[key] = Resources(extra_dirs=extra_dirs, extra_names=extra_names)
+    return _RESOURCES[key]
+
+
+def workspace_gazetteer(value) -> list[tuple[str, str]]:
+    """(label, name) pairs from corpus.toml's `[prelabel.gazetteer]` table (label -> names)."""
+    if value is None:
+        return []
+    labels = set(GAZETTEERS.values())
+    if not isinstance(value, dict):
+        raise CorpusError(
+            "[prelabel] gazetteer in corpus.toml must be a table of label = [names].",
+            'Write it as [prelabel.gazetteer] with lines such as ORG = ["شركة النفط الوطنية"].',
+        )
+    out = []
+    for label, names in value.items():
+        if label not in labels or not isinstance(names, list):
+            raise CorpusError(
+                f"[prelabel.gazetteer] {label!r}: expected one of {', '.join(sorted(labels))} "
+                "= a list of names.",
+                'For example: GPE = ["كفرنبل", "معرة النعمان"]',
+            )
+        for name in names:
+            if not isinstance(name, str) or not WORD_RE.search(name):
+                raise CorpusError(
+                    f"[prelabel.gazetteer] {label}: {name!r} is not a name.",
+                    "Each entry is a quoted name of one or more words.",
+                )
+            out.append((label, name))
+    return out
 
 
 # --- the pre-labeler --------------------------------------------------------------------------
@@ -508,6 +604,19 @@ class _Word:
                 definite = True
         if definite and not cats & B.STOP:  # الذي، التي are not article + noun
             cats |= B.DEFINITE
+        if cats & B.COMMON:
+            # An ordinary word (وجود, كيف) is never a name, whatever its clitic readings say:
+            # وجود is not و + the first name جود.
+            cats &= ~(B.FIRST_NAME | B.FIRST_NAME_WEAK)
+            hits = {k: p for k, p in hits.items() if p.prio != PRIO_GAZ}
+        if key[:1] in _CONJ and readings.get(key[1:]) == 1 and not res.is_name(key):
+            cats |= B.CONJ  # وأحمد: "and" + a name; it starts a new name, never continues one
+        if key[:3] in ("بال", "كال", "فال", "وال") or key[:2] == "لل":
+            cats |= B.PREP_ARTICLE  # بالتحدث: a preposition + article, never part of a name
+        if _LATIN_ACRONYM.fullmatch(raw):
+            cats |= B.LATIN_ACRONYM
+        elif _LATIN_NAME.fullmatch(raw):
+            cats |= B.LATIN_NAME
         if "\u064b" in raw:
             cats |= B.TANWEEN  # an indefinite accusative: an adjective or noun, never a name
         if _SHADDA_YA.search(raw):
@@ -522,15 +631,32 @@ class LexiconPrelabeler:
     name = "lexicon"
     source = "lexicon"
 
-    def __init__(self, resources: Resources | None = None, cache_size: int = 200_000):
+    def __init__(
+        self,
+        resources: Resources | None = None,
+        cache_size: int = 200_000,
+        extra_dirs: Sequence[Path] = (),
+        extra_names: Sequence[tuple[str, str]] = (),
+    ):
         self._res = resources
+        self._extra = (tuple(extra_dirs), tuple(extra_names))
         self._cache: dict[str, _Word] = {}
         self._cache_size = cache_size
+
+    @classmethod
+    def from_workspace(cls, workspace) -> LexiconPrelabeler:
+        """The lexicon with the workspace's own gazetteer entries: files named like the bundled
+        ones (gpe.txt, loc.txt, org.txt, fac.txt, per.txt) in `<workspace>/lexicon/`, and
+        `[prelabel.gazetteer]` in corpus.toml (`ORG = ["...", ...]`)."""
+        if workspace is None:
+            return cls()
+        names = workspace_gazetteer(workspace.section("prelabel").get("gazetteer"))
+        return cls(extra_dirs=[workspace.root / "lexicon"], extra_names=names)
 
     @property
     def resources(self) -> Resources:
         if self._res is None:
-            self._res = load_resources()
+            self._res = load_resources(*self._extra)
         return self._res
 
     @property
@@ -565,6 +691,7 @@ class LexiconPrelabeler:
         ends: list[int] = []
         words: list[_Word] = []
         join: list[bool] = []  # join[k]: words k and k+1 may be in one span
+        slash: list[bool] = []  # slash[k]: words k and k+1 are separated by "/" (تموز / يوليو)
         cats: list[int] = []
         with_hits: list[int] = []
         allcats = 0
@@ -582,6 +709,7 @@ class LexiconPrelabeler:
             allcats |= w.cats
             sep = parts[k + 1]
             join.append(sep == " " or _joinable(sep))
+            slash.append(sep.strip(" ") == "/")
             pos = end + len(sep)
         n = len(words)
         if not with_hits and not allcats & _RULE_BITS:
@@ -603,6 +731,8 @@ class LexiconPrelabeler:
                         continue
                     if p.label == "GPE" and self._adjective_use(s, words, join):
                         continue
+                if p.needs_cue and not self._place_cue(s, e, words, cats, join, n):
+                    continue
                 cands.append((s, e, p.label, p.kind, p.score, p.prio, p.size))
         # Words inside a matched pattern are not free for the rules below.
         hit = [False] * n
@@ -610,11 +740,13 @@ class LexiconPrelabeler:
             for k in range(c[0], c[1]):
                 hit[k] = True
         if allcats & _TIMEISH:
-            cands += self._time(cats, join, hit, n)
+            cands += self._time(cats, join, hit, n, slash)
         if allcats & (B.FIRST_NAME | B.FIRST_NAME_WEAK):
             cands += self._persons(words, cats, join, hit, n)
-        if allcats & (B.FACILITY | B.ORG_HEAD | B.ORG_TYPE_GPE):
+        if allcats & (B.FACILITY | B.ORG_HEAD | B.ORG_TYPE_GPE | B.LOC_TYPE | B.MEDIA):
             cands += self._facilities_and_orgs(cands, words, cats, join, hit, n)
+        if allcats & (B.LATIN_ACRONYM | B.LATIN_NAME):
+            cands += self._latin(cats, join, hit, n)
 
         # Longest span first; then the pattern that checks more words, blockers, gazetteers, score.
         cands.sort(key=lambda c: (c[0] - c[1], -c[6], -c[5], -c[4], c[0]))
@@ -657,6 +789,15 @@ class LexiconPrelabeler:
         pos[k] = t
         return self._match(elems, k + 1, t, words, join, n, pos)
 
+    @staticmethod
+    def _place_cue(s, e, words, cats, join, n) -> bool:
+        """A name that is also a common word (~ in gpe.txt) is a place after a place cue
+        (في الخمس، مدينة القائم), unless a definite adjective follows it: then it is the
+        common noun (في الزاوية الشرقية من الغرفة)."""
+        if not (s > 0 and join[s - 1] and cats[s - 1] & B.PLACE_CUE):
+            return False
+        return not (e < n and join[e - 1] and cats[e] & B.DEFINITE and not words[e].hits)
+
     def _adjective_use(self, i: int, words, join) -> bool:
         """A one-word GPE that is a nationality adjective after a definite noun (الدفاعات
         الجوية السعودية) is the adjective, not the country."""
@@ -669,18 +810,33 @@ class LexiconPrelabeler:
 
     # -- rules
     @staticmethod
-    def _time(cats, join, hit, n) -> list[tuple]:
+    def _time(cats, join, hit, n, slash) -> list[tuple]:
         """TIME: runs of time words with an anchor (day, month, relative day, year, period with
-        an adjective)."""
+        an adjective). Two names of one month joined by "/" are one date (15 تموز / يوليو);
+        a relative day right after a newspaper word is its name (صحيفة اليوم), not a date."""
         out = []
         i = 0
         while i < n:
             if hit[i] or not cats[i] & _TIMEISH:
                 i += 1
                 continue
+            if (
+                cats[i] & B.RELATIVE_DAY
+                and i > 0
+                and join[i - 1]
+                and cats[i - 1] & B.MEDIA
+                and not cats[i - 1] & B.DEFINITE
+            ):
+                i += 1
+                continue
             j = i + 1
-            while j < n and join[j - 1] and not hit[j]:
+            while j < n and not hit[j]:
                 c, prev = cats[j], cats[j - 1]
+                if not join[j - 1]:
+                    if slash[j - 1] and c & _MONTHS and prev & _MONTHS:
+                        j += 1
+                        continue
+                    break
                 if (
                     c & _TIMEISH
                     or (
@@ -757,11 +913,13 @@ class LexiconPrelabeler:
 
     def _name_end(self, start, j, words, cats, join, hit, n) -> int:
         """End of a name that begins at `start`: the next word, then more words only when they
-        look like names (ال..., another first name, after بن/أبو/عبد)."""
-        while j < n and j - start < 4 and join[j - 1] and self._plain(j, cats, hit):
+        look like names (ال..., another first name, after بن/أبو/عبد/آل). A word with "و" in
+        front starts another name (محمد علي وأحمد حسن), and a preposition with the article
+        (بالتحدث) is never part of one. Particles (بن، آل) do not end a name."""
+        while j < n and j - start < 7 and join[j - 1] and self._plain(j, cats, hit):
             c = cats[j]
             prev = cats[j - 1]
-            if c & B.NOT_A_NAME:
+            if c & (B.NOT_A_NAME | B.CONJ | B.PREP_ARTICLE | B.LATIN_ACRONYM | B.LATIN_NAME):
                 break
             if (
                 j == start + 1
@@ -773,6 +931,8 @@ class LexiconPrelabeler:
                     return j - 1
             else:
                 break
+        while j - 1 > start and cats[j - 1] & B.NAME_PARTICLE:
+            j -= 1
         return j
 
     def _facilities_and_orgs(self, cands, words, cats, join, hit, n) -> list[tuple]:
@@ -814,6 +974,34 @@ class LexiconPrelabeler:
             elif c & B.ORG_TYPE_GPE and i + 1 in starts:
                 e = starts[i + 1]
                 out.append((i, e, "ORG", "entity", 0.7, PRIO_RULE, e - i))
+            elif c & B.LOC_TYPE and i + 1 in starts and not hit[i]:
+                # a geographic feature word is part of the place it names: وادي الفرات
+                e = starts[i + 1]
+                out.append((i, e, "LOC", "entity", 0.75, PRIO_RULE, e - i))
+            elif c & B.MEDIA and not c & B.DEFINITE and not hit[i] and not hit[i + 1]:
+                # a newspaper or channel + its name (construct state): صحيفة اليوم، قناة المنار
+                nxt = cats[i + 1]
+                if nxt & (B.RELATIVE_DAY | B.LATIN_ACRONYM | B.LATIN_NAME) or (
+                    nxt & B.DEFINITE and self._plain(i + 1, cats, hit) and not nxt & B.NOT_A_NAME
+                ):
+                    out.append((i, i + 2, "ORG", "entity", 0.6, PRIO_RULE, 2))
+        return out
+
+    @staticmethod
+    def _latin(cats, join, hit, n) -> list[tuple]:
+        """ORG: a Latin-script acronym (CNN, IBM), or a Latin-script name after an
+        organisation type word (شركة Dell); the type word is added by `_extend`."""
+        out = []
+        for i in range(n):
+            c = cats[i]
+            if hit[i]:
+                continue
+            if c & B.LATIN_ACRONYM:
+                out.append((i, i + 1, "ORG", "entity", 0.5, PRIO_RULE, 1))
+            elif (
+                c & B.LATIN_NAME and i > 0 and join[i - 1] and cats[i - 1] & (B.ORG_TYPE | B.MEDIA)
+            ):
+                out.append((i, i + 1, "ORG", "entity", 0.6, PRIO_RULE, 1))
         return out
 
     @staticmethod
