@@ -15,6 +15,7 @@ from corpus.cli import pull_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import publish_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import labelstudio_cmds  # noqa: E402,F401  isort: skip
 from corpus.cli import prelabel_cmd  # noqa: E402,F401  isort: skip
+from corpus.cli import train_cmd  # noqa: E402,F401  isort: skip
 
 __all__ = ["app", "main"]
 

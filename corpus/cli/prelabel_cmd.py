@@ -22,13 +22,13 @@ from corpus.workspace import Workspace
 BATCH_SENTENCES = 4096  # ~0.5 MB of text per batch: memory stays flat however big the corpus
 
 
-def _open_prelabeler(ws: Workspace, spec: str | None):
+def _open_prelabeler(ws: Workspace, spec: str | None, model_fallback: str | None = None):
     """The pre-labeler for `spec`; a fallback to the lexicon is reported, not hidden."""
     from corpus.prelabel import get_prelabeler
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        prelabeler = get_prelabeler(spec, ws)
+        prelabeler = get_prelabeler(spec, ws, model_fallback=model_fallback)
     for w in caught:
         console_err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     return prelabeler
@@ -52,8 +52,18 @@ def prelabel(
             "--prelabeler",
             "-p",
             help='Pre-labeler: "lexicon" (offline, the default), "camel" (camel-tools '
-            'morphology and NER when their data is installed) or "hf:PATH" (a Hugging Face '
-            "token-classification model folder). Default: prelabel.prelabeler in corpus.toml.",
+            'morphology and NER when their data is installed), "hf:PATH" (a Hugging Face '
+            'token-classification model folder) or "model:NAME" (trained with `corpus train`). '
+            "Default: prelabel.prelabeler in corpus.toml.",
+            show_default=False,
+        ),
+    ] = None,
+    fallback: Annotated[
+        str | None,
+        typer.Option(
+            "--fallback",
+            help='Pre-labeler to use when a "model:NAME" model is missing or stale (e.g. '
+            "lexicon). Without it, that is an error.",
             show_default=False,
         ),
     ] = None,
@@ -76,7 +86,7 @@ def prelabel(
     ws = open_workspace(workspace)
     source = require(ws.sentences_path, "corpus segment")
     ontology = load_ontology(ws.ontology_path)
-    pl = _open_prelabeler(ws, prelabeler)
+    pl = _open_prelabeler(ws, prelabeler, fallback)
     fingerprint = _fingerprint(ws, pl, ontology)
     out_rel = ws.predictions_path.relative_to(ws.root)
     if not force and ws.predictions_path.exists() and ws.read_state("prelabel") == fingerprint:

@@ -3,8 +3,10 @@ from zero.
 
 - `default_prelabeler()`: the offline lexicon pre-labeler (`corpus.prelabel.lexicon`).
 - `get_prelabeler(spec, workspace)`: "lexicon", "camel" (camel-tools morphology and NER when their
-  data is installed) or "hf:PATH" (a Hugging Face token-classification model in a local folder).
-  An optional source that is not available falls back to the lexicon with a warning.
+  data is installed), "hf:PATH" (a Hugging Face token-classification model in a local folder) or
+  "model:NAME" (a model trained with `corpus train`, see corpus.train.prelabeler).
+  An optional source that is not available falls back to the lexicon with a warning; a missing
+  trained model is an error unless `model_fallback="lexicon"` asks for the lexicon instead.
 - `prelabel_batch(sentences, prelabeler, ontology)`: SENTENCES batch -> PREDICTIONS batch, every
   span validated against the ontology first.
 """
@@ -69,17 +71,33 @@ def default_prelabeler() -> Prelabeler:
 
 
 def get_prelabeler(
-    spec: str | None = None, workspace: Workspace | None = None, fallback: bool = True
+    spec: str | None = None,
+    workspace: Workspace | None = None,
+    fallback: bool = True,
+    model_fallback: str | None = None,
 ) -> Prelabeler:
     """The pre-labeler named by `spec` (default: the workspace's `[prelabel] prelabeler`, else
-    "lexicon"): "lexicon", "camel" or "hf:PATH" (PATH relative to the workspace).
+    "lexicon"): "lexicon", "camel", "hf:PATH" (PATH relative to the workspace) or "model:NAME"
+    (a model trained with `corpus train`, in the workspace's models/NAME/).
 
     An optional source that is missing falls back to the lexicon with a warning naming what is
-    missing; with `fallback=False` it raises PrelabelerUnavailable instead.
+    missing; with `fallback=False` it raises PrelabelerUnavailable instead. A trained model that
+    is missing or was trained on another ontology is an error: it falls back only when
+    `model_fallback` names another pre-labeler (e.g. "lexicon"), with a warning.
     """
     if spec is None:
         spec = (workspace.section("prelabel").get("prelabeler") if workspace else None) or "lexicon"
     spec = spec.strip()
+    if spec.startswith("model:"):
+        from corpus.train.prelabeler import ModelPrelabeler, ModelPrelabelerError
+
+        try:
+            return ModelPrelabeler.from_spec(spec, workspace)
+        except ModelPrelabelerError as e:
+            if not model_fallback or model_fallback.startswith("model:"):
+                raise
+            warnings.warn(f"{e.message}; using {model_fallback!r} instead.", stacklevel=2)
+            return get_prelabeler(model_fallback, workspace, fallback)
     try:
         if spec == "lexicon":
             from corpus.prelabel.lexicon import LexiconPrelabeler
@@ -100,7 +118,8 @@ def get_prelabeler(
         warnings.warn(f"{e.message}; using the lexicon pre-labeler instead.", stacklevel=2)
         return default_prelabeler()
     raise PrelabelerError(
-        f"Unknown pre-labeler {spec!r}.", 'Use "lexicon", "camel" or "hf:PATH/TO/MODEL".'
+        f"Unknown pre-labeler {spec!r}.",
+        'Use "lexicon", "camel", "hf:PATH/TO/MODEL" or "model:NAME".',
     )
 
 
