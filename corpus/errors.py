@@ -58,8 +58,6 @@ class OntologyError(CorpusError):
 class LabelStudioError(CorpusError):
     """Any failure talking to Label Studio; `url` names the server."""
 
-    exit_code = 2
-
     def __init__(self, message: str, url: str | None = None, hint: str | None = None):
         super().__init__(message if not url else f"{message} (Label Studio at {url})", hint)
         self.url = url

@@ -10,19 +10,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpus.errors import StageInputMissing
+from corpus.lock import temp_path
 
 
 class ParquetSink:
-    """Writes batches incrementally to `<path>.tmp` and renames into place on success.
+    """Writes batches incrementally to a unique hidden temporary file and renames it into place
+    on success.
 
     Memory stays flat however many rows pass through; an interrupted run leaves the previous
-    file untouched.
+    file untouched, and two writers never share a temporary file.
     """
 
     def __init__(self, path: Path, schema: pa.Schema, compression: str = "zstd"):
         self.path = Path(path)
         self.schema = schema
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.tmp = temp_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self.tmp, schema, compression=compression)
         self.rows = 0

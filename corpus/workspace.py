@@ -14,6 +14,7 @@ from typing import Any
 import tomli_w
 
 from corpus.errors import WorkspaceConfigError, WorkspaceNotFound
+from corpus.lock import temp_path
 
 CONFIG_NAME = "corpus.toml"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +108,7 @@ class Workspace:
     def write_state(self, name: str, value: dict[str, Any], private: bool = False) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / f"{name}.json"
-        tmp = path.with_suffix(".json.tmp")
+        tmp = temp_path(path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(value, f, indent=2, ensure_ascii=False)
@@ -115,7 +116,10 @@ class Workspace:
         return path
 
     def save_config(self) -> None:
-        (self.root / CONFIG_NAME).write_text(tomli_w.dumps(self.config), encoding="utf-8")
+        path = self.root / CONFIG_NAME
+        tmp = temp_path(path)
+        tmp.write_text(tomli_w.dumps(self.config), encoding="utf-8")
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, root: Path) -> Workspace:

@@ -101,7 +101,7 @@ def test_connect_without_any_server_says_what_to_do(tmp_path, monkeypatch, capsy
     monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
     ws = Workspace.init(tmp_path / "ws")
     code, err = cli_error(capsys, "project", "create", "-w", ws.root)
-    assert code == 2 and "embedded server is not running" in err and "corpus server start" in err
+    assert code == 1 and "embedded server is not running" in err and "corpus server start" in err
 
 
 def test_url_without_key_is_refused(tmp_path, monkeypatch, capsys):
@@ -109,7 +109,7 @@ def test_url_without_key_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
     ws = Workspace.init(tmp_path / "ws")
     code, err = cli_error(capsys, "project", "push", "-w", ws.root)
-    assert code == 2 and "LABEL_STUDIO_API_KEY is not set" in err and "127.0.0.1:9" in err
+    assert code == 1 and "LABEL_STUDIO_API_KEY is not set" in err and "127.0.0.1:9" in err
 
 
 def test_unreachable_server_names_the_url(tmp_path, monkeypatch, capsys):
@@ -118,7 +118,7 @@ def test_unreachable_server_names_the_url(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "some-key-123456")
     ws = Workspace.init(tmp_path / "ws")
     code, err = cli_error(capsys, "project", "create", "-w", ws.root)
-    assert code == 2 and "Cannot reach Label Studio" in err and url in err
+    assert code == 1 and "Cannot reach Label Studio" in err and url in err
     assert "LABEL_STUDIO_URL" in err and "some-key-123456" not in err
 
 
@@ -313,7 +313,7 @@ def test_any_server_through_the_environment(ls_server, tmp_path, monkeypatch, st
     # A wrong key: a clear error naming the server, never the key.
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "wrong-key-0123456789")
     code, err = cli_error(capsys, "project", "push", "-w", ws.root)
-    assert code == 2 and "rejected the API key" in err and "HTTP 401" in err
+    assert code == 1 and "rejected the API key" in err and "HTTP 401" in err
     assert ls_server.url in err and "LABEL_STUDIO_API_KEY" in err
     assert "wrong-key-0123456789" not in err
 
@@ -357,7 +357,7 @@ def test_config_changes_that_would_orphan_labels_are_refused(ls_workspace, stage
     # Pushing with an edited ontology, before the project knows it, is refused.
     edit_ontology(ws, drop_entity="VEH")
     code, err = cli_error(capsys, "project", "push", "-w", ws.root)
-    assert code == 2 and "changed since project" in err and "corpus project create" in err
+    assert code == 1 and "changed since project" in err and "corpus project create" in err
     # Dropping an unused label is fine: the config is updated.
     assert f"Updated the labeling config of project {pid}" in cli(
         "project", "create", "-w", ws.root
@@ -370,11 +370,11 @@ def test_config_changes_that_would_orphan_labels_are_refused(ls_workspace, stage
     ws.ontology_path.write_text(original, encoding="utf-8")
     edit_ontology(ws, drop_entity="ORG")
     code, err = cli_error(capsys, "project", "create", "-w", ws.root)
-    assert code == 2 and "entities: ORG (1 uses)" in err and "annotations still use" in err
+    assert code == 1 and "entities: ORG (1 uses)" in err and "annotations still use" in err
     ws.ontology_path.write_text(original, encoding="utf-8")
     edit_ontology(ws, drop_role="Attacker")
     code, err = cli_error(capsys, "project", "create", "-w", ws.root)
-    assert code == 2 and "relations: Attacker (1 uses)" in err
+    assert code == 1 and "relations: Attacker (1 uses)" in err
     ws.ontology_path.write_text(original, encoding="utf-8")
     assert "Updated" in cli("project", "create", "-w", ws.root)  # back to the full ontology
 

@@ -63,12 +63,12 @@ def test_missing_inputs_are_typed_errors(ws, capsys, monkeypatch):
     code, err = main_exit(["agreement", "-w", ws.root], capsys)
     assert code == 1 and "annotations.parquet does not exist yet" in err and "corpus pull" in err
     code, err = main_exit(["pull", "-w", ws.root], capsys)
-    assert code == 2 and "no Label Studio project" in err and "corpus project create" in err
+    assert code == 1 and "no Label Studio project" in err and "corpus project create" in err
     code, err = main_exit(["review", "pull", "-w", ws.root], capsys)
-    assert code == 2 and "corpus review push" in err
+    assert code == 1 and "corpus review push" in err
     ws.write_state("project", {"project_id": 3, "server": "embedded"})
     code, err = main_exit(["pull", "-w", ws.root], capsys)
-    assert code == 2 and "No Label Studio server" in err and "corpus server start" in err
+    assert code == 1 and "No Label Studio server" in err and "corpus server start" in err
     assert not (ws.data_dir / "annotations.parquet").exists()
 
 

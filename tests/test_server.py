@@ -150,7 +150,7 @@ def test_status_and_env_before_any_start(tmp_path):
     assert result.exit_code == 1 and "never been started" in flat(result.output)
     with pytest.raises(SystemExit) as e:
         corpus.cli.main(["server", "env", "-w", str(ws.root)])
-    assert e.value.code == 2
+    assert e.value.code == 1
 
 
 # --- with a real server ------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def test_restart_status_env_and_stop(ls_template, tmp_path, monkeypatch):
         srv.stop(ws)
     with pytest.raises(SystemExit) as e:
         corpus.cli.main(["server", "env", "-w", str(ws.root)])
-    assert e.value.code == 2
+    assert e.value.code == 1
 
 
 @pytest.mark.server

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer._click.globals import get_current_context  # typer bundles its own click
 
 from corpus.workspace import Workspace
 
@@ -34,13 +35,29 @@ WorkspaceOpt = Annotated[
 ]
 
 
-def open_workspace(path: Path | None) -> Workspace:
-    """The workspace at `path`, or the one found from the current folder upward."""
-    return (
+def open_workspace(path: Path | None, *, lock: str | None = None) -> Workspace:
+    """The workspace at `path`, or the one found from the current folder upward.
+
+    `lock` names a command that writes to the workspace: it then holds the workspace lock until
+    the command returns (a second writer gets "workspace busy"), and temporary files left by
+    killed commands are cleared.
+    """
+    ws = (
         Workspace.load(path.resolve())
         if path and (path / "corpus.toml").exists()
         else (Workspace.find(path))
     )
+    if lock:
+        from corpus.lock import remove_stale_temps, workspace_lock
+
+        held = workspace_lock(ws.state_dir, lock)
+        # The running command's context releases the lock when the command ends, however it ends.
+        ctx = get_current_context(silent=True)
+        if ctx is None:
+            raise RuntimeError("open_workspace(lock=...) outside a command")
+        ctx.with_resource(held)
+        remove_stale_temps(ws.data_dir, ws.quarantine_dir, ws.state_dir, ws.root)
+    return ws
 
 
 def progress_bar(unit: str | None = None, *, out: Console = console_err) -> Progress:

@@ -59,7 +59,7 @@ def ingest_cmd(
     # Imported here: datasketch/scipy take ~1 s to import, which every other command would pay.
     from corpus.ingest.run import IngestOptions, ingest
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="ingest")
     opts = IngestOptions.from_workspace(
         ws,
         text_field=text_field,

@@ -44,7 +44,7 @@ def server_start(
     """
     from corpus.labelstudio import server
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="server start")
     with console_err.status("Starting Label Studio (a first start takes about a minute)..."):
         info, how = server.start(ws, timeout=timeout, echo=console_err.print)
     from corpus.labelstudio.client import refresh_project_url
@@ -71,7 +71,7 @@ def server_stop(workspace: WorkspaceOpt = None) -> None:
     """
     from corpus.labelstudio import server
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="server stop")
     if server.stop(ws):
         console.print("Label Studio stopped.")
     else:
@@ -161,7 +161,7 @@ def project_create(
     from corpus.labelstudio.push import ensure_project, guidance_html
     from corpus.ontology import label_config_xml, load_ontology
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="project create")
     ontology = load_ontology(ws.ontology_path)
     client = LabelStudio.connect(ws)
     result = ensure_project(
@@ -210,7 +210,7 @@ def project_push(
     from corpus.labelstudio.push import push_workspace
     from corpus.labelstudio.tasks import Selection
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="project push")
     client = LabelStudio.connect(ws)
     selection = Selection(limit=limit, sample=sample, seed=seed, only_with_events=only_with_events)
     progress = progress_bar("tasks")

@@ -14,6 +14,7 @@ import typer
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
 from corpus.errors import CorpusError
 from corpus.io import ParquetSink, count_rows, iter_batches, require
+from corpus.lock import temp_path
 from corpus.ontology import label_config_xml, load_ontology
 from corpus.quarantine import Quarantine
 from corpus.schemas import PREDICTIONS
@@ -83,7 +84,7 @@ def prelabel(
     """
     from corpus.prelabel import prelabel_batch
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="prelabel")
     source = require(ws.sentences_path, "corpus segment")
     ontology = load_ontology(ws.ontology_path)
     pl = _open_prelabeler(ws, prelabeler, fallback)
@@ -209,7 +210,7 @@ def ontology_render(
         return
     target = output or file.with_suffix(".xml")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = temp_path(target)
     tmp.write_text(xml, encoding="utf-8")
     tmp.replace(target)
     console.print(f"Wrote the labeling config for {file.name} -> {target}")

@@ -67,7 +67,7 @@ def publish(
     """
     from corpus.publish.build import publish as do_publish
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="publish")
     with console_err.status("publishing", spinner="dots") as status:
         report = do_publish(ws, version, message, on_step=lambda s: status.update(s))
     table = Table(title=f"release {version}")

@@ -147,7 +147,7 @@ def pull(
     """
     from corpus.pull.adjudication import adjudicate, find_conflicts, workspace_policy
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="pull")
     client = None
     if project is not None:
         project_id = project
@@ -363,7 +363,7 @@ def review_push(workspace: WorkspaceOpt = None) -> None:
     from corpus.ontology import label_config_xml, load_ontology
     from corpus.pull.adjudication import find_conflicts, review_key, review_task
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="review push")
     conflicts = find_conflicts(_annotations(ws))
     state = ws.read_state(REVIEW_STATE)
     pushed = set(state.get("pushed", []))
@@ -421,7 +421,7 @@ def review_pull(
     from corpus.errors import LabelStudioError
     from corpus.pull.adjudication import find_conflicts
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="review pull")
     state = ws.read_state(REVIEW_STATE)
     if not state.get("project_id"):
         raise LabelStudioError(

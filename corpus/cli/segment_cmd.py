@@ -50,7 +50,7 @@ def segment(
 
     Example: corpus segment --max-chars 400
     """
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="segment")
     limit = configured_max_chars(ws) if max_chars is None else max_chars
     source = require(ws.articles_path, "corpus ingest SOURCE")
     try:

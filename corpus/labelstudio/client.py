@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from corpus.errors import LabelStudioError
+from corpus.lock import temp_path
 from corpus.workspace import Workspace
 
 PROJECT_STATE = "project"
@@ -619,7 +620,7 @@ class LabelStudio:
         if snap.status == "failed":
             raise LabelStudioError(f"Export snapshot {snap.id} failed on the server", url=self.url)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
+        tmp = temp_path(dest)
         what = "download the export"
         try:
             with self._http.stream(

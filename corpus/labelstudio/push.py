@@ -33,6 +33,7 @@ from corpus.labelstudio.client import (
     task_sentence_id,
 )
 from corpus.labelstudio.tasks import TaskBatch
+from corpus.lock import temp_path
 from corpus.workspace import Workspace
 
 
@@ -116,7 +117,7 @@ class Ledger:
 
     def replace(self, tasks: dict[int, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = temp_path(self.path)
         tmp.write_text("".join(f"{s}\t{t}\n" for t, s in sorted(tasks.items())), encoding="utf-8")
         os.replace(tmp, self.path)
         self.tasks = dict(tasks)
