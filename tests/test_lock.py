@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,11 +65,18 @@ def test_second_ingest_is_refused_while_the_first_runs(ws, tmp_path):
     small = write_jsonl(tmp_path / "small.jsonl", 50, seed=2)
     first = corpus_proc("ingest", big, "-w", ws.root)
     deadline = time.monotonic() + 120
-    while holder(ws).get("pid") != first.pid:  # the first one holds the lock: now race it
+    while holder(ws).get("pid") != first.pid:
         assert first.poll() is None, first.communicate()
         assert time.monotonic() < deadline, "the first ingest never took the lock"
-        time.sleep(0.02)
-    second = run("ingest", small, "-w", ws.root)
+        time.sleep(0.005)
+    # Freeze the first one while it holds the lock, so the race is decided the same way on
+    # every machine; then race it with a second real process.
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        assert holder(ws).get("pid") == first.pid
+        second = run("ingest", small, "-w", ws.root)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert second.returncode == 1, second.stderr
