@@ -488,7 +488,7 @@ def test_card_and_manifest_document_the_release(published):
     assert sum(manifest["rows"]["sentences"].values()) == 52
     files = {str(p.relative_to(rel)) for p in rel.rglob("*") if p.is_file()} - {"manifest.json"}
     assert set(manifest["files"]) == files
-    assert len(files) == 1 + 3 * 3
+    assert len(files) == 1 + 4 * 3
     # Secrets and real identities never reach a release; annotators appear pseudonymised.
     for p in rel.rglob("*"):
         if p.is_file():

@@ -45,6 +45,7 @@ from corpus.publish.configs import (
     release_features,
     spans_for_tagging,
 )
+from corpus.publish.events import build_event_rows
 from corpus.publish.manifest import CARD, previous_version, version_key, write_manifest
 from corpus.publish.release import diff, verify
 from corpus.publish.splits import SPLITS, SplitSpec, assign_splits
@@ -348,19 +349,23 @@ def _write_configs(
                     part = part.cast(schemas["sentences"])
                     add_counts(counts[split], label_counts(part))
                     tokens = pa.concat_tables(
-                        tagger(spans_for_tagging(part.slice(lo, TOKEN_BATCH))).cast(
-                            schemas["tokens"]
-                        )
+                        _token_rows(tagger, part.slice(lo, TOKEN_BATCH), schemas["tokens"])
                         for lo in range(0, part.num_rows, TOKEN_BATCH)
                     )
+                    events = build_event_rows(part, tokens).cast(schemas["events"])
                     docs = build_documents(part, articles).cast(schemas["documents"])
                     for f in pending:
                         f.result()
                     pending = [
                         pool.submit(_write_part, writers[c], t, rows[c], nbytes[c], split)
-                        for c, t in (("sentences", part), ("tokens", tokens), ("documents", docs))
+                        for c, t in (
+                            ("sentences", part),
+                            ("tokens", tokens),
+                            ("events", events),
+                            ("documents", docs),
+                        )
                     ]
-                    del part, tokens, docs
+                    del part, tokens, events, docs
                 for f in pending:
                     f.result()
         finally:
@@ -368,6 +373,12 @@ def _write_configs(
                 w.close()
     alignment = {"entities": tagger.entities.as_dict(), "triggers": tagger.triggers.as_dict()}
     return _Written(rows, nbytes, counts, alignment)
+
+
+def _token_rows(tagger: TokenTagger, part: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Rows of the tokens config: the tagger's tokens and tags, with the sentence text."""
+    tokens = tagger(spans_for_tagging(part))
+    return tokens.add_column(1, "text", part["text"]).select(schema.names).cast(schema)
 
 
 # --- helpers ---------------------------------------------------------------------------------------

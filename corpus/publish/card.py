@@ -11,8 +11,10 @@ from corpus.publish.stats import size_category
 _CONFIG_DOCS = {
     "sentences": "one row per annotated sentence: text, entity spans, events (trigger, type, "
     "arguments), the sentence choice and provenance; offsets into `text`",
-    "tokens": "tokens with offsets and BIO tags (`ner_tags`, `trigger_tags`, ClassLabel) "
-    "for token classification",
+    "tokens": "sentence text, tokens with offsets and BIO tags (`ner_tags`, `trigger_tags`, "
+    "ClassLabel) for token classification",
+    "events": "entity and event mentions with token and character offsets, in the shape "
+    "event-extraction trainers read (TextEE / OneIE)",
     "documents": "one row per article: full text, its annotated sentences, entities and "
     "events across them; offsets into the article `text`",
 }
@@ -91,6 +93,7 @@ def _loading(info: dict[str, Any]) -> list[str]:
         "```python\nfrom datasets import load_dataset\n\n"
         f'sentences = load_dataset("path/to/releases/{v}", "sentences")\n'
         f'tokens = load_dataset("path/to/releases/{v}", "tokens")\n'
+        f'events = load_dataset("path/to/releases/{v}", "events")\n'
         'ner_labels = tokens["train"].features["ner_tags"].feature.names\n'
         'trigger_labels = tokens["train"].features["trigger_tags"].feature.names\n\n'
         "# from the Hugging Face Hub, pinned to this version:\n"
@@ -218,6 +221,30 @@ def _tokens(info: dict[str, Any]) -> list[str]:
     return out
 
 
+def _events(info: dict[str, Any]) -> list[str]:
+    v = info["version"]
+    return [
+        "## The `events` config (TextEE / OneIE shape)\n",
+        "One row per sentence, ready for event-extraction trainers (TextEE, OneIE, X-Gear): "
+        "`id` (the sentence id of every config), `doc_id` (the article), `text`, `tokens`, "
+        "`entity_mentions` (`id`, `entity_type`, `text`, `start`, `end`, `char_start`, "
+        "`char_end`) and `event_mentions` (`id`, `event_type`, `trigger` {`text`, `start`, "
+        "`end`, `char_start`, `char_end`}, `arguments` [{`entity_id`, `role`, `text`}]). Types "
+        "and roles are the ontology's strings (above).\n",
+        "- `tokens` are exactly the `tokens` config's tokens of the sentence.",
+        "- `start`/`end` are token indices, end-exclusive: `tokens[start:end]` covers the mention "
+        "(every token it overlaps; a mention inside a clitic-attached word covers that word; a "
+        "mention on no token has `start == end`).",
+        "- `char_start`/`char_end` are Python code points into `text`, end-exclusive: "
+        "`text[char_start:char_end] == mention text`, exactly as in the `sentences` config.",
+        "- `arguments[].entity_id` is the `id` of an entity mention of the same sentence.\n",
+        "```python\nfrom corpus.publish.events import to_textee  # or rename id -> wnd_id\n\n"
+        f'events = load_dataset("path/to/releases/{v}", "events")\n'
+        'row = to_textee(events["train"][0])  # doc_id, wnd_id, tokens, entity_mentions, ...\n'
+        "```\n",
+    ]
+
+
 def _changes(info: dict[str, Any]) -> list[str]:
     out: list[str] = []
     out.append("## Changes since the previous version\n")
@@ -276,6 +303,7 @@ SECTIONS = (
     _annotation,
     _splits,
     _tokens,
+    _events,
     _changes,
     _provenance,
 )

@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus.errors import ReleaseError
+from corpus.publish.events import events_features
 from corpus.publish.tokens import bio_names
 
-CONFIGS = ("sentences", "tokens", "documents")
+CONFIGS = ("sentences", "tokens", "events", "documents")
 
 
 def release_features(entity_types: list[str], event_types: list[str]) -> dict[str, Any]:
@@ -61,6 +62,7 @@ def release_features(entity_types: list[str], event_types: list[str]) -> dict[st
         "tokens": Features(
             {
                 "id": string,
+                "text": string,
                 "tokens": List(string),
                 "token_starts": List(i32),
                 "token_ends": List(i32),
@@ -68,6 +70,7 @@ def release_features(entity_types: list[str], event_types: list[str]) -> dict[st
                 "trigger_tags": List(ClassLabel(names=bio_names(event_types))),
             }
         ),
+        "events": events_features(),
         "documents": Features(
             {
                 "id": string,

@@ -98,7 +98,12 @@ def verify(path: Path) -> VerifyReport:
             want = manifest.get("rows", {}).get(config, {}).get(split)
             if pf.metadata.num_rows != want:
                 rep.problems.append(f"{rel}: {pf.metadata.num_rows} rows, manifest says {want}")
-            cols = {"sentences": ["id", "group"], "documents": ["id", "group"], "tokens": ["id"]}
+            cols = {
+                "sentences": ["id", "group"],
+                "documents": ["id", "group"],
+                "tokens": ["id"],
+                "events": ["id"],
+            }
             try:
                 t = pq.read_table(f, columns=cols[config])
             except Exception as e:  # noqa: BLE001
@@ -125,9 +130,10 @@ def verify(path: Path) -> VerifyReport:
                             )
     for split in SPLITS:
         s = ids.get("sentences", {}).get(split)
-        t = ids.get("tokens", {}).get(split)
-        if s is not None and t is not None and not s["id"].equals(t["id"]):
-            rep.problems.append(f"tokens/{split}: sentence ids differ from sentences/{split}")
+        for config in ("tokens", "events"):
+            t = ids.get(config, {}).get(split)
+            if s is not None and t is not None and not s["id"].equals(t["id"]):
+                rep.problems.append(f"{config}/{split}: sentence ids differ from sentences/{split}")
     return rep
 
 
