@@ -38,7 +38,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "project_title": "Arabic events",
         "port": 0,
     },
-    "splits": {"train": 0.8, "validation": 0.1, "test": 0.1, "seed": 13},
+    "splits": {"train": 0.8, "validation": 0.1, "test": 0.1, "seed": 13, "min_groups": 1},
     "adjudication": {"policy": "latest", "reviewer": ""},
 }
 

@@ -725,7 +725,10 @@ def test_diff_between_versions(tmp_path):
 def test_split_of_an_article_is_stable_when_more_data_arrives(tmp_path):
     small = build_workspace(tmp_path / "a", n_articles=10)
     big = build_workspace(tmp_path / "b", n_articles=40)
-    r1, r2 = publish(small.ws, "1.0.0"), publish(big.ws, "1.0.0")
+    r1 = publish(small.ws, "1.0.0")
+    # The same workspace later, with more articles: 1.0.0 is its previous version.
+    _copy(r1.path, big.ws.releases_dir / "1.0.0")
+    r2 = publish(big.ws, "1.1.0")
 
     def splits(rel: Path) -> dict[str, str]:
         out = {}
@@ -741,6 +744,31 @@ def test_split_of_an_article_is_stable_when_more_data_arrives(tmp_path):
     s1, s2 = splits(r1.path), splits(r2.path)
     assert set(s1) < set(s2)
     assert all(s2[a] == s for a, s in s1.items())
+    assert r2.manifest["splits"]["groups_kept_from_previous"] == len(
+        {g for g in pq.read_table(r1.path / "documents" / "train.parquet")["group"].to_pylist()}
+        | {
+            g
+            for s in ("validation", "test")
+            if (r1.path / "documents" / f"{s}.parquet").exists()
+            for g in pq.read_table(r1.path / "documents" / f"{s}.parquet")["group"].to_pylist()
+        }
+    )
+
+
+def test_a_five_article_corpus_gets_train_validation_and_test(tmp_path):
+    built = build_workspace(tmp_path / "ws", n_articles=4)  # 4 + the special article
+    t = pq.read_table(built.ws.articles_path)
+    t = t.set_column(t.schema.get_field_index("dup_group"), "dup_group", t["article_id"])
+    write_table(built.ws.articles_path, t, ARTICLES)  # five groups, one article each
+    report = publish(built.ws, "0.1.0")
+    assert all(report.rows["sentences"][s] > 0 for s in SPLITS), report.rows
+    assert report.manifest["splits"]["min_groups"] == 1
+    assert verify(report.path).ok
+    for config in CONFIGS:
+        assert list(load(report.path, config, tmp_path)) == list(SPLITS)
+    card = (report.path / "README.md").read_text(encoding="utf-8")
+    assert "Small corpora: validation and test" in card
+    assert "each get at least 1 article group(s)" in card
 
 
 # --- input problems -----------------------------------------------------------------------------

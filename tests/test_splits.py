@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from corpus.errors import WorkspaceConfigError
-from corpus.publish.splits import SPLITS, SplitSpec, assign_splits, group_position, split_of
+from corpus.publish.splits import (
+    SPLITS,
+    SplitSpec,
+    assign_group_splits,
+    assign_splits,
+    group_position,
+    split_of,
+)
 from corpus.workspace import DEFAULT_CONFIG
 
 DEFAULT = SplitSpec.from_config(DEFAULT_CONFIG["splits"])
@@ -85,3 +92,54 @@ def test_bad_split_config_is_a_clear_error(cfg, problem):
 def test_null_group_keys_are_refused():
     with pytest.raises(ValueError, match="must not be null"):
         assign_splits(pa.array(["a", None]), DEFAULT)
+
+
+# --- small corpora and stability across versions (assign_group_splits) --------------------------
+
+
+def test_few_groups_still_fill_validation_and_test():
+    spec = SplitSpec()
+    for n in (3, 4, 5, 8):
+        groups = pa.array([f"g{i}" for i in range(n)])
+        rows, info = assign_group_splits(groups, spec)
+        got = dict(zip(groups.to_pylist(), rows.to_pylist(), strict=True))
+        assert set(got.values()) == set(SPLITS), n
+        # Moved groups are the train groups nearest the held-out bands (highest positions).
+        plain = {g: split_of(g, spec) for g in got}
+        moved = [g for g in got if got[g] != plain[g]]
+        assert len(moved) == info["moved"]
+        stayed = [g for g in got if got[g] == "train"]
+        pos = lambda g: group_position(g, spec.seed)  # noqa: E731
+        assert all(pos(m) > pos(s) for m in moved for s in stayed)
+
+
+def test_train_keeps_a_group_and_zero_ratios_get_none():
+    rows, _ = assign_group_splits(pa.array(["a", "b"]), SplitSpec())
+    assert "train" in rows.to_pylist() and len(set(rows.to_pylist())) == 2
+    rows, _ = assign_group_splits(
+        pa.array(["a", "b", "c"]), SplitSpec(train=0.9, validation=0.0, test=0.1)
+    )
+    assert "validation" not in rows.to_pylist()
+    rows, _ = assign_group_splits(pa.array(["a", "b", "c"]), SplitSpec(min_groups=0))
+    assert rows.to_pylist() == [split_of(g, SplitSpec()) for g in "abc"]
+
+
+def test_many_groups_follow_the_hash_rule():
+    groups = pa.array([f"group-{i}" for i in range(2000)])
+    rows, info = assign_group_splits(groups, SplitSpec())
+    assert info["moved"] == 0 and rows.equals(assign_splits(groups, SplitSpec()))
+
+
+def test_groups_of_the_previous_version_keep_their_split():
+    spec = SplitSpec()
+    first, _ = assign_group_splits(pa.array(["a", "b", "c"]), spec)
+    previous = dict(zip("abc", first.to_pylist(), strict=True))
+    more = pa.array(["a", "b", "c"] + [f"n{i}" for i in range(40)])
+    rows, info = assign_group_splits(more, spec, previous)
+    assert rows.to_pylist()[:3] == first.to_pylist() and info["kept"] == 3
+
+
+def test_min_groups_must_be_a_non_negative_integer():
+    assert SplitSpec.from_config({"min_groups": 2}).min_groups == 2
+    with pytest.raises(WorkspaceConfigError, match="min_groups must be an integer >= 0"):
+        SplitSpec.from_config({"min_groups": -1})

@@ -46,9 +46,15 @@ from corpus.publish.configs import (
     spans_for_tagging,
 )
 from corpus.publish.events import build_event_rows
-from corpus.publish.manifest import CARD, previous_version, version_key, write_manifest
-from corpus.publish.release import diff, verify
-from corpus.publish.splits import SPLITS, SplitSpec, assign_splits
+from corpus.publish.manifest import (
+    CARD,
+    previous_version,
+    read_manifest,
+    version_key,
+    write_manifest,
+)
+from corpus.publish.release import diff, group_splits, verify
+from corpus.publish.splits import SPLITS, SplitSpec, assign_group_splits
 from corpus.publish.stats import add_counts, agreement, label_counts, label_studio, prelabelers
 from corpus.publish.tokens import TokenTagger
 from corpus.workspace import Workspace
@@ -146,12 +152,14 @@ def _build(
     adj, excluded = _adjudicate(ws, ontology, policy, reviewer)
     step("joining sentences and articles")
     table, articles = _sentence_table(ws, adj)
-    order, split_sorted = _order(table, articles, spec)
+    prev = previous_version(ws.releases_dir, version)
+    order, split_sorted, assignment = _order(
+        table, articles, spec, _previous_splits(ws, prev, spec)
+    )
     written = _write_configs(out, table, articles, order, split_sorted, ontology, step)
     del table
 
     step("documenting")
-    prev = previous_version(ws.releases_dir, version)
     changes = None
     if prev:
         changes = diff(ws.releases_dir / prev, out, new_version=version).as_dict(limit=20)
@@ -169,7 +177,13 @@ def _build(
         },
         "label_studio": label_studio(ws),
         "adjudication": {"policy": policy, "reviewer": reviewer},
-        "splits": {**spec.as_dict(), "by": "dup_group", "hash": "blake2b(seed, dup_group)"},
+        "splits": {
+            **spec.as_dict(),
+            "by": "dup_group",
+            "hash": "blake2b(seed, dup_group)",
+            "groups_kept_from_previous": assignment["kept"],
+            "groups_moved_to_fill": assignment["moved"],
+        },
         "annotators": adj.annotators,
         "agreement": agreement(
             adj.multi,
@@ -300,17 +314,30 @@ def _sentence_table(ws: Workspace, adj: Adjudicated) -> tuple[pa.Table, pa.Table
 # --- step 3: splits and a fixed row order ----------------------------------------------------------
 
 
-def _order(table: pa.Table, articles: pa.Table, spec: SplitSpec) -> tuple[pa.Array, pa.Array]:
-    """Row order (article, then position in it) and the split of each row in that order.
+def _previous_splits(ws: Workspace, prev: str | None, spec: SplitSpec) -> dict[str, str] | None:
+    """Group -> split of the previous version, if it split groups by the same hash rule."""
+    if prev is None:
+        return None
+    path = ws.releases_dir / prev
+    if not spec.same_hash_rule(read_manifest(path).get("splits", {})):
+        return None  # [splits] changed: the user asked for a reshuffle
+    return group_splits(path)
+
+
+def _order(
+    table: pa.Table, articles: pa.Table, spec: SplitSpec, previous: dict[str, str] | None
+) -> tuple[pa.Array, pa.Array, dict[str, int]]:
+    """Row order (article, then position in it), the split of each row in that order, and how
+    many groups kept their previous split or were moved to fill a small split.
 
     A fixed order makes the files byte-reproducible; articles are ranked once so the sort
     itself is on integers.
     """
-    split_of_row = assign_splits(table["group"], spec)
+    split_of_row, assignment = assign_group_splits(table["group"], spec, previous)
     ranked = pc.take(articles["article_id"], pc.sort_indices(articles["article_id"]))
     article_rank = pc.index_in(table["article_id"], value_set=ranked).to_numpy()
     order = pa.array(np.lexsort((table["index"].to_numpy(), article_rank)))
-    return order, pc.take(split_of_row, order)
+    return order, pc.take(split_of_row, order), assignment
 
 
 # --- step 4: every config, split by split ----------------------------------------------------------

@@ -181,17 +181,26 @@ def _annotation(info: dict[str, Any]) -> list[str]:
 
 
 def _splits(info: dict[str, Any]) -> list[str]:
-    out: list[str] = []
     sp = info["splits"]
-    out.append("## Splits\n")
+    out = ["## Splits\n"]
     out.append(
         f"Split by article group: an article and its near-duplicates (`group`) always share a "
         f"split, so no near-duplicate leaks between train, validation and test. The split of a "
         f"group is a keyed hash of its key (blake2b of seed {sp['seed']} and the group) mapped "
-        f"to train {sp['train']:g} / validation {sp['validation']:g} / test {sp['test']:g}; it "
-        f"depends on nothing else, so an article keeps its split in every version.\n"
+        f"to train {sp['train']:g} / validation {sp['validation']:g} / test {sp['test']:g}.\n"
     )
-
+    min_groups = sp.get("min_groups", 0)
+    out.append(
+        f"- Small corpora: validation and test (when their ratio is above 0) each get at least "
+        f"{min_groups} article group(s); when the hash gives one fewer, the train groups with the "
+        f"highest hash positions move there (test first), while train keeps at least one group. "
+        f"This version moved {sp.get('groups_moved_to_fill', 0):,} group(s) so."
+    )
+    out.append(
+        f"- Stable across versions: a group published in the previous version keeps its split "
+        f"there ({sp.get('groups_kept_from_previous', 0):,} groups kept theirs), so an article "
+        f"never changes split while `[splits]` is unchanged; only new groups are assigned.\n"
+    )
     return out
 
 

@@ -35,6 +35,16 @@ def release_dir(ws: Workspace, version: str) -> Path:
     return path
 
 
+def group_splits(path: Path) -> dict[str, str]:
+    """Article group -> split of a published release (from its documents config)."""
+    manifest = read_manifest(path)
+    out: dict[str, str] = {}
+    for split, rel in manifest["configs"]["documents"]["files"].items():
+        groups = pc.unique(pq.read_table(Path(path) / rel, columns=["group"])["group"])
+        out.update(dict.fromkeys(groups.to_pylist(), split))
+    return out
+
+
 # --- verify -------------------------------------------------------------------------------------
 
 
