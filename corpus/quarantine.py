@@ -12,6 +12,16 @@ from corpus.schemas import QUARANTINE
 from corpus.types import QuarantinedRow
 
 RAW_LIMIT = 10_000  # characters of the raw row kept; enough to find and fix it
+RAW_BYTES_LIMIT = 1 << 20  # bytes of an undecodable row kept (a whole line or .txt file, mostly)
+
+
+def printable(text: str) -> str:
+    """`text` storable as UTF-8: a lone surrogate becomes its escape (\\ud800)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Quarantine:
@@ -21,15 +31,17 @@ class Quarantine:
         self.path = Path(directory) / f"{stage}.parquet"
         self.stage = stage
         self.rows: list[dict] = []
+        self.already: dict[str, int] = {}  # per source: rows the last flush found already kept
 
-    def add(self, row: QuarantinedRow) -> None:
+    def add(self, row: QuarantinedRow, raw_bytes: bytes | None = None) -> None:
         self.rows.append(
             {
                 "stage": self.stage,
-                "source": row.source,
-                "location": row.location,
-                "reason": row.reason,
-                "raw": row.raw[:RAW_LIMIT] if row.raw else row.raw,
+                "source": printable(row.source),
+                "location": printable(row.location),
+                "reason": printable(row.reason),
+                "raw": printable(row.raw[:RAW_LIMIT]) if row.raw else row.raw,
+                "raw_bytes": raw_bytes[:RAW_BYTES_LIMIT] if raw_bytes else raw_bytes,
             }
         )
 
@@ -40,10 +52,16 @@ class Quarantine:
         if not self.rows:
             return None
         new = pa.Table.from_pylist(self.rows, schema=QUARANTINE)
+        self.already = {}
         if self.path.exists():
-            old = pq.read_table(self.path, schema=QUARANTINE)
+            old = pq.read_table(self.path, schema=QUARANTINE)  # older files: raw_bytes null
             seen = set(_keys(old))
-            keep = [i for i, key in enumerate(_keys(new)) if key not in seen]
+            keep = []
+            for i, key in enumerate(_keys(new)):
+                if key in seen:
+                    self.already[key[0]] = self.already.get(key[0], 0) + 1
+                else:
+                    keep.append(i)
             new = pa.concat_tables([old, new.take(pa.array(keep, pa.int64()))])
         write_table(self.path, new, QUARANTINE)
         self.rows.clear()
@@ -51,6 +69,9 @@ class Quarantine:
 
 
 def _keys(table: pa.Table) -> list[tuple]:
-    """(source, location, reason) per row: the same bad row quarantined twice is kept once."""
-    cols = [table.column(c).to_pylist() for c in ("source", "location", "reason")]
+    """(source, location, reason, raw, raw_bytes) per row: the same bad row quarantined twice is
+    kept once; another row at the same place (the file changed) is kept too."""
+    cols = [
+        table.column(c).to_pylist() for c in ("source", "location", "reason", "raw", "raw_bytes")
+    ]
     return list(zip(*cols, strict=True))

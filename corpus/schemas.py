@@ -16,6 +16,9 @@ ARTICLES = pa.schema(
         pa.field("dup_group", pa.string(), nullable=False),  # near-duplicate group key
         pa.field("content_hash", pa.string(), nullable=False),  # of the canonical text
         pa.field("arabic_ratio", pa.float32()),
+        # SPDX licence id (or expression) of the source, null when unknown. Files written before
+        # the column existed read it as null (`with_license`).
+        pa.field("license", pa.string()),
     ]
 )
 
@@ -26,6 +29,9 @@ QUARANTINE = pa.schema(
         pa.field("location", pa.string(), nullable=False),  # "line 12", "row 3", "file x.txt"
         pa.field("reason", pa.string(), nullable=False),
         pa.field("raw", pa.string()),  # the row as read (truncated), so it can be fixed and re-fed
+        # The exact bytes of a row that could not be decoded (raw then shows them escaped), so
+        # nothing is lost to replacement characters; null otherwise.
+        pa.field("raw_bytes", pa.binary()),
     ]
 )
 

@@ -23,6 +23,8 @@ _INVISIBLE = re.compile(
 _NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x85]")
 _ENTITY = re.compile(r"&(#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
+# Scraped pages leave scripts and style sheets in the text: never article text, so removed whole.
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 _ARABIC_RANGES = [
     (0x0620, 0x064A),
@@ -46,7 +48,7 @@ _IS_ARABIC &= _IS_LETTER
 # Characters that mean `canonicalize` has work to do (checked in one vectorised pass, since most
 # scraped articles need none of the rewriting steps).
 _NEEDS_WORK = np.zeros(0x10000, dtype=bool)
-for _c in "\r\u2028\u2029\x85&\ufeff\u200b\u2060\u00ad\x7f\ufff9\ufffa\ufffb":
+for _c in "<\r\u2028\u2029\x85&\ufeff\u200b\u2060\u00ad\x7f\ufff9\ufffa\ufffb":
     _NEEDS_WORK[ord(_c)] = True
 for _lo, _hi in [
     (0x00, 0x08),
@@ -71,7 +73,8 @@ def _needs_work(text: str) -> bool:
 def canonicalize(text: str) -> str:
     """The canonical form of an article's text (documented in the README):
 
-    HTML entities decoded (twice-escaped `&amp;quot;` included), line breaks `\\r\\n`, `\\r`,
+    HTML entities decoded (twice-escaped `&amp;quot;` included), `<script>` and `<style>` blocks
+    removed (tags and content), line breaks `\\r\\n`, `\\r`,
     U+2028/2029/0085 turned into `\\n`, Unicode NFC, invisible format and control characters
     removed (see `_INVISIBLE`), spaces before a line break and around the whole text trimmed.
     Idempotent: `canonicalize(canonicalize(t)) == canonicalize(t)`.
@@ -85,6 +88,8 @@ def canonicalize(text: str) -> str:
         if "&" not in text or not _ENTITY.search(text):
             break
         text = html.unescape(text)
+    while "<" in text and (stripped := _SCRIPT.sub("", text)) != text:
+        text = stripped  # again: removing one block can join the pieces of another
     text = _NEWLINES.sub("\n", text)
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)

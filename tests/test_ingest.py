@@ -210,7 +210,7 @@ def test_bad_csv_rows(ws, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(
         b"id,text\n"
-        + f'1,"{ARTICLE_A}"\n'.encode()
+        + ('1,"' + ARTICLE_A.replace('"', '""') + '"\n').encode()  # quotes doubled: valid CSV
         + b'2,"caf\xe9 undecodable"\n'
         + f'3,"{ARTICLE_B}",extra\n'.encode()
     )
@@ -227,7 +227,9 @@ def test_undecodable_txt_file_and_broken_json_array(ws, tmp_path):
     (folder / "bad.txt").write_bytes(b"\xff\xfe\x00garbage")
     arr = tmp_path / "a.json"
     arr.write_text(json.dumps([{"text": ARTICLE_B}], ensure_ascii=False)[:-1] + ', {"text": ')
-    reports = run(ws, folder, arr)
+    # Named: detection would read bytes that are not UTF-8 as a legacy code page (or, as here,
+    # a UTF-16 byte-order mark).
+    reports = run(ws, folder, arr, encoding="utf-8")
     assert [r.counts.accepted for r in reports] == [1, 1]
     assert [r.counts.quarantined for r in reports] == [1, 1]
     reasons = {q["location"]: q["reason"] for q in quarantined(ws)}

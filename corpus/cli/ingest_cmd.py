@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_bar
@@ -47,6 +48,24 @@ def ingest_cmd(
             "With the source's own ids it makes the article ids."
         ),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="Text encoding of the sources: auto (detect: BOM, UTF-16, UTF-8, legacy code "
+            "pages such as windows-1256) or a name like utf-8, utf-16, windows-1256 "
+            "(default from corpus.toml: auto).",
+            show_default=False,
+        ),
+    ] = None,
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license",
+            help="SPDX licence id of the sources (e.g. CC-BY-4.0), recorded on their articles "
+            'and for their source name (also: corpus.toml [sources."NAME"] license).',
+            show_default=False,
+        ),
+    ] = None,
     min_arabic_ratio: Annotated[
         float | None,
         typer.Option(help="Minimum share of Arabic letters (default from corpus.toml: 0.5)."),
@@ -69,6 +88,8 @@ def ingest_cmd(
         date_field=date_field,
         format=fmt,
         source_name=source_name,
+        encoding=encoding,
+        license=license,
         min_arabic_ratio=min_arabic_ratio,
     )
     progress = progress_bar(out=console)  # totals are bytes read: shown as a percentage
@@ -86,6 +107,7 @@ def ingest_cmd(
     for col in (
         "source",
         "format",
+        "encoding",
         "read",
         "accepted",
         "duplicate",
@@ -93,22 +115,47 @@ def ingest_cmd(
         "near-dup grouped",
     ):
         table.add_column(
-            col, justify="left" if col in ("source", "format") else "right", overflow="fold"
+            col,
+            justify="left" if col in ("source", "format", "encoding") else "right",
+            overflow="fold",
         )
     for r in reports:
         c = r.counts
-        table.add_row(r.source, r.format, f"{c.read:,}", f"{c.accepted:,}", f"{c.duplicate:,}",
+        table.add_row(escape(r.source), r.format, r.encoding or "-", f"{c.read:,}", f"{c.accepted:,}", f"{c.duplicate:,}",
                       f"{c.quarantined:,}", f"{r.near_duplicates:,}")  # fmt: skip
     console.print(table)
     for r in reports:
-        if r.counts.read and r.fields.get("text") is None:
+        name = escape(r.source)
+        if r.encoding and r.encoding not in ("utf-8", "ascii") and r.encoding_detected:
             console.print(
-                f"[yellow]warning:[/] {r.source}: no text field found; pass --text-field NAME."
+                f"note: {name}: read as {escape(r.encoding)} (detected; pass --encoding to "
+                "choose another)."
+            )
+        for note in r.notes:
+            console.print(f"[yellow]warning:[/] {name}: {escape(note)}")
+        if r.fields and r.fields.get("text") is None:
+            # Only when some row parsed: rows that did not decode say so below instead.
+            console.print(
+                f"[yellow]warning:[/] {name}: no text field found; pass --text-field NAME."
+            )
+        if r.undecodable:
+            console.print(
+                f"[yellow]warning:[/] {name}: {r.undecodable:,} row(s) did not decode as "
+                f"{r.encoding}; their bytes are kept in the quarantine (raw_bytes). If the file "
+                "is in another encoding, pass --encoding (e.g. --encoding windows-1256)."
+            )
+        if r.id_conflicts:
+            console.print(
+                f"[yellow]warning:[/] {name}: {r.id_conflicts:,} row(s) reuse an article id with "
+                "different text. If this is another source with the same name, pass "
+                "--source-name NAME."
             )
     total_q = sum(r.counts.quarantined for r in reports)
     if total_q:
+        already = sum(r.already_quarantined for r in reports)
         console.print(
             f"{total_q:,} row(s) quarantined with their reasons in "
-            f"{ws.quarantine_dir / 'ingest.parquet'} (see `corpus quarantine`)."
+            f"{ws.quarantine_dir / 'ingest.parquet'} (see `corpus quarantine`)"
+            + (f"; {already:,} of them were already there from an earlier run." if already else ".")
         )
     console.print(f"articles: {ws.articles_path}")

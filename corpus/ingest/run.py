@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,11 +17,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from corpus.errors import CorpusError
 from corpus.ids import content_id
 from corpus.ingest.dedup import NearDuplicateIndex
 from corpus.ingest.sources import RawRecord, SourceReader
 from corpus.io import ParquetSink, iter_batches
-from corpus.quarantine import Quarantine
+from corpus.quarantine import Quarantine, printable
 from corpus.schemas import ARTICLES
 from corpus.text import arabic_ratio, canonicalize
 from corpus.types import QuarantinedRow, StageCounts
@@ -50,6 +52,7 @@ RAW_BATCH = pa.schema(
         ("url", pa.string()),
         ("published_at", pa.string()),
         ("raw", pa.string()),
+        ("license", pa.string()),
     ]
 )
 # What it gives back: article columns (but dup_group) plus the reason a row was rejected.
@@ -71,6 +74,8 @@ class IngestOptions:
     date_field: str | None = None
     format: str | None = None
     source_name: str | None = None
+    encoding: str = "auto"  # or a codec name: the encoding of every text source in the run
+    license: str | None = None  # SPDX id of every source in the run (else corpus.toml [sources])
     min_arabic_ratio: float = 0.5
     min_chars: int = 20
     max_chars: int = 200_000
@@ -84,6 +89,7 @@ class IngestOptions:
             min_chars=int(cfg.get("min_chars", 20)),
             max_chars=int(cfg.get("max_chars", 200_000)),
             near_duplicate_threshold=float(cfg.get("near_duplicate_threshold", 0.7)),
+            encoding=str(cfg.get("encoding", "auto")),
         )
         for k, v in overrides.items():
             if v is not None:
@@ -98,6 +104,31 @@ class SourceReport:
     fields: dict[str, str | None]
     counts: StageCounts = field(default_factory=StageCounts)
     near_duplicates: int = 0
+    encoding: str = ""  # detected or given; "" for Parquet and datasets
+    encoding_detected: bool = False  # True when `encoding` was detected, not given
+    license: str | None = None
+    path: str = ""
+    undecodable: int = 0  # quarantined because the bytes did not decode
+    id_conflicts: int = 0  # quarantined as "already ingested with different text"
+    already_quarantined: int = 0  # quarantined rows that an earlier run had kept already
+    notes: list[str] = field(default_factory=list)  # warnings for the user
+
+
+# An SPDX licence id (CC-BY-4.0, MIT, LicenseRef-agency-terms) or a simple expression of ids
+# joined by AND / OR / WITH. Matched whole: "CC-BY-4.0\n" is not a licence.
+_SPDX_ID = r"[A-Za-z0-9](?:[A-Za-z0-9.+-]*[A-Za-z0-9+])?"
+_SPDX = re.compile(rf"{_SPDX_ID}(?: (?:AND|OR|WITH) {_SPDX_ID})*")
+
+
+def check_license(value: object, where: str) -> str:
+    """`value` if it is shaped like an SPDX licence id or expression, else a clear error."""
+    if isinstance(value, str) and _SPDX.fullmatch(value):
+        return value
+    raise CorpusError(
+        f"{where}: {value!r} is not an SPDX licence id",
+        "Use an id from https://spdx.org/licenses/ such as CC-BY-4.0, CC-BY-SA-4.0, CC0-1.0 or "
+        "MIT, or LicenseRef-NAME for other terms.",
+    )
 
 
 def get_path(obj: dict[str, Any], path: str) -> Any:
@@ -159,7 +190,9 @@ def normalize_date(value: str | None) -> str | None:
     return v
 
 
-def map_record(rec: RawRecord, fields: dict[str, str | None], source: str) -> dict[str, Any]:
+def map_record(
+    rec: RawRecord, fields: dict[str, str | None], source: str, license: str | None = None
+) -> dict[str, Any]:
     """A RAW_BATCH row from a parsed record; a non-text value in the text field is kept as
     None-text with the reason in `raw` handled by `clean_article`."""
     f = rec.fields or {}
@@ -175,6 +208,7 @@ def map_record(rec: RawRecord, fields: dict[str, str | None], source: str) -> di
         if fields["published_at"]
         else None,
         "raw": rec.raw,
+        "license": license,
     }
 
 
@@ -185,6 +219,18 @@ def clean_article(row: dict[str, Any], opts: IngestOptions) -> dict[str, Any]:
     """The per-article core: canonical text, id, checks. Sets `reject_reason` on a bad row."""
     out = dict(row)
     out["reject_reason"] = None
+    out["license"] = row.get("license")
+    bad = next((c for c in _CHECKED if isinstance(row.get(c), str) and _lone(row[c])), None)
+    if bad:
+        for c in _CHECKED:
+            if isinstance(out.get(c), str):
+                out[c] = printable(out[c])
+        out["reject_reason"] = (
+            f"the {bad} field holds a lone surrogate (an escaped \\ud800-\\udfff without its "
+            "pair), which is not text: fix or remove that escape"
+        )
+        out["text"] = "" if out["text"] == _NOT_TEXT or out["text"] is None else out["text"]
+        return _finish(out)
     text = row.get("text")
     if text == _NOT_TEXT:
         out["reject_reason"] = "the text field holds a non-string value"
@@ -224,6 +270,18 @@ def clean_article(row: dict[str, Any], opts: IngestOptions) -> dict[str, Any]:
             f"(threshold {opts.min_arabic_ratio:.0%}: ingest.min_arabic_ratio)"
         )
     return _finish(out)
+
+
+_CHECKED = ("text", "title", "url", "source_id", "published_at")
+
+
+def _lone(value: str) -> bool:
+    """True when `value` holds a lone surrogate (from a JSON escape): it cannot be stored."""
+    try:
+        value.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def _finish(out: dict[str, Any]) -> dict[str, Any]:
@@ -272,9 +330,25 @@ def ingest(
 ) -> list[SourceReport]:
     """Add the articles of every source to the workspace; returns one report per source.
 
-    Sources that cannot be read at all raise SourceError before anything is written.
+    Sources that cannot be read at all raise SourceError before anything is written; so do a
+    licence that is not SPDX-shaped and an unknown encoding.
     """
-    readers = [SourceReader(p, opts.format) for p in paths]  # fail early on unreadable sources
+    # Fail early on unreadable sources and bad options.
+    readers = [SourceReader(p, opts.format, opts.encoding) for p in paths]
+    if opts.license is not None:
+        check_license(opts.license, "--license")
+    registry = ws.read_state(SOURCES_STATE).get("sources", {})
+    names, naming_notes = name_sources(readers, opts.source_name, registry)
+    configured = ws.section("sources")
+    given: dict[str, str] = {}  # licences stated in this run: they apply to earlier rows too
+    for name in names:
+        lic = opts.license
+        if lic is None and isinstance(configured.get(name), dict):
+            lic = configured[name].get("license")
+            if lic is not None:
+                check_license(lic, f'corpus.toml [sources."{name}"] license')
+        if lic is not None:
+            given[name] = lic
     ws.data_dir.mkdir(parents=True, exist_ok=True)
     index_path = ws.data_dir / "minhash.parquet"
     seen_ids: dict[str, str] = {}  # article_id -> content_hash, of everything already stored
@@ -290,10 +364,11 @@ def ingest(
     with ParquetSink(ws.articles_path, ARTICLES) as sink:
         # Carry the existing articles over: the file is rewritten with the new ones appended.
         for b in iter_batches(ws.articles_path, batch_size=8192):
-            sink.write(b)
-        for reader in readers:
-            source = opts.source_name or reader.path.name
-            report = SourceReport(source, reader.format, {})
+            sink.write(_carry_over(b, given))
+        for reader, source, notes in zip(readers, names, naming_notes, strict=True):
+            license = given.get(source, registry.get(source, {}).get("license"))
+            report = SourceReport(source, reader.format, {}, license=license, notes=notes)
+            report.path = str(reader.path.resolve())
             reports.append(report)
             counts = report.counts
             for batch in _batched(reader.records(), BATCH_ROWS):
@@ -304,9 +379,12 @@ def ingest(
                         # Detected from the first record that parsed.
                         report.fields = detect_fields(rec.fields, opts)
                     if rec.error:
-                        quarantine.add(QuarantinedRow(source, rec.location, rec.error, rec.raw))
+                        quarantine.add(
+                            QuarantinedRow(source, rec.location, rec.error, rec.raw), rec.raw_bytes
+                        )
+                        report.undecodable += rec.raw_bytes is not None
                     else:
-                        good.append(map_record(rec, report.fields, source))
+                        good.append(map_record(rec, report.fields, source, license))
                 counts.quarantined += len(batch) - len(good)
                 if good:
                     # The per-article core directly: `clean_batch` is the same work for a
@@ -316,9 +394,96 @@ def ingest(
                     sink.write_rows(rows)
                 if on_progress:
                     on_progress(source, reader.position, reader.total)
+            report.encoding = reader.encoding
+            report.encoding_detected = reader.requested_encoding.strip().lower() == "auto"
+            if reader.skipped:
+                n, some = len(reader.skipped), ", ".join(reader.skipped[:5])
+                report.notes.append(
+                    f"{n:,} file(s) not read (only .txt and .txt.gz are): {some}"
+                    + (", ..." if n > 5 else "")
+                )
         index.save(index_path)
     quarantine.flush()
+    for report in reports:
+        report.already_quarantined = quarantine.already.get(report.source, 0)
+    _register(ws, registry, reports)
     return reports
+
+
+SOURCES_STATE = "sources"  # .corpus/sources.json: each source name's paths and licence
+
+
+def name_sources(
+    readers: list[SourceReader], source_name: str | None, registry: dict[str, Any]
+) -> tuple[list[str], list[list[str]]]:
+    """The source name of each reader, and notes for the user.
+
+    The name is `--source-name` when given, else the name that path had before, else the file
+    name, unless another path already uses it (`agencyA/feed.jsonl` then `agencyB/feed.jsonl`):
+    then the shortest tail of the path that is free (`agencyB/feed.jsonl`). So a workspace's
+    first source keeps the plain file name (and its article ids), and same-named files never
+    share ids. Article ids come from the source name and the source's own ids."""
+    taken = {name: set(info.get("paths", [])) for name, info in registry.items()}
+    names: list[str] = []
+    notes: list[list[str]] = []
+    for reader in readers:
+        path = str(reader.path.resolve())
+        if source_name:
+            names.append(source_name)
+            notes.append([])
+            taken.setdefault(source_name, set()).add(path)
+            continue
+        prior = next((n for n, paths in taken.items() if path in paths), None)
+        if prior is not None:
+            names.append(prior)
+            notes.append([])
+            continue
+        parts = Path(path).parts
+        name = path
+        for k in range(1, len(parts)):
+            candidate = "/".join(parts[-k:])
+            if not taken.get(candidate):
+                name = candidate
+                break
+        note = []
+        if name != reader.path.name:
+            other = sorted(taken[reader.path.name])[0]
+            note.append(
+                f"{reader.path.name} already names another source ({other}): this one is "
+                f"named {name}. Pass --source-name NAME to choose a name (with the source's "
+                "own ids it makes the article ids)."
+            )
+        taken.setdefault(name, set()).add(path)
+        names.append(name)
+        notes.append(note)
+    return names, notes
+
+
+def _register(ws: Workspace, registry: dict[str, Any], reports: list[SourceReport]) -> None:
+    for r in reports:
+        info = registry.setdefault(r.source, {})
+        info["paths"] = sorted(set(info.get("paths", [])) | {r.path})
+        if r.license is not None:
+            info["license"] = r.license
+        if r.encoding:
+            info["encoding"] = r.encoding
+    ws.write_state(SOURCES_STATE, {"sources": registry})
+
+
+def _carry_over(batch: pa.RecordBatch, licences: dict[str, str]) -> pa.Table:
+    """An existing articles batch in the current schema: files written before the `license`
+    column get it as null; sources given a licence in this run get it on every row."""
+    import pyarrow.compute as pc
+
+    table = pa.Table.from_batches([batch])
+    if "license" not in table.column_names:
+        table = table.append_column("license", pa.nulls(table.num_rows, pa.string()))
+    if licences:
+        col, src = table.column("license"), table.column("source")
+        for name, lic in licences.items():
+            col = pc.if_else(pc.equal(src, name), pa.scalar(lic, pa.string()), col)
+        table = table.set_column(table.schema.get_field_index("license"), "license", col)
+    return table.select(ARTICLES.names)
 
 
 def _dedupe(
@@ -344,6 +509,7 @@ def _dedupe(
         aid, h = r["article_id"], r["content_hash"]
         if aid in seen_ids and seen_ids[aid] != h:
             counts.quarantined += 1
+            report.id_conflicts += 1
             quarantine.add(
                 QuarantinedRow(
                     r["source"],
