@@ -130,7 +130,7 @@ def detect_encoding(head: bytes) -> Encoding:
 
 def _utf16_without_bom(head: bytes) -> Encoding | None:
     n = len(head) // 2
-    if n < 8 or b"\x00" not in head:
+    if n < 2 or b"\x00" not in head:
         return None
     even, odd = head[0 : 2 * n : 2].count(0), head[1 : 2 * n : 2].count(0)
     # Spaces, digits, punctuation and newlines put a NUL in one byte of each pair; UTF-8 and
