@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pullkit import V1, V2, VOCAB, write_sentences  # noqa: E402  (tests/ is on sys.path)
 
 import corpus.pull.parse as pull
+from corpus.pull.guard import OntologyDropsLabels
 from corpus.pull.parse import (
     Pseudonymizer,
     PullError,
@@ -190,11 +191,16 @@ def test_second_pull_reflects_edits_and_deletions_and_parses_only_changes(ws, mo
 
 def test_changed_ontology_or_sentences_revalidates_everything(ws):
     pull_snapshot(ws, V1, 7, vocab=VOCAB)
-    stricter = Vocabulary(VOCAB.entity_types - {"LOC"}, VOCAB.event_roles, VOCAB.choices, hash="v2")
-    report = pull_snapshot(ws, V1, 7, vocab=stricter)
-    assert report.full and report.updated == 6 and report.unchanged == 0
-    # 1002 labels حلب as LOC, no longer in the ontology: it moves to quarantine, said so.
-    assert report.quarantined == 5 and 1002 not in rows_by_id(ws)
+    wider = Vocabulary(VOCAB.entity_types | {"NEW"}, VOCAB.event_roles, VOCAB.choices, hash="v2")
+    report = pull_snapshot(ws, V1, 7, vocab=wider)
+    assert report.full and report.updated == 7 and report.unchanged == 0 and report.quarantined == 4
+    # 1002 labels حلب as LOC: an ontology without LOC would remove it, so the pull is refused
+    # and the file is left as it was (issue 11, item 2).
+    before = ws.annotations_path.read_bytes()
+    stricter = Vocabulary(VOCAB.entity_types - {"LOC"}, VOCAB.event_roles, VOCAB.choices, hash="v3")
+    with pytest.raises(OntologyDropsLabels, match=r"entities: LOC \(1 annotations\)"):
+        pull_snapshot(ws, V1, 7, vocab=stricter)
+    assert ws.annotations_path.read_bytes() == before and 1002 in rows_by_id(ws)
 
 
 def test_broken_export_leaves_previous_pull_untouched(ws, tmp_path):

@@ -83,7 +83,7 @@ def train(
     if backend not in BACKENDS:
         raise TrainError(f"Unknown backend {backend!r}.", f"Use one of: {', '.join(BACKENDS)}.")
     check_name(name)
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, lock="train")
     ontology = load_ontology(ws.ontology_path)
     data = gather(ws, ontology, release=release, extra=extra, label_map=label_map)
     for rep in data.reports:

@@ -646,9 +646,11 @@ def pull_snapshot(
     fingerprint changed, or `full` is set, every annotation is parsed and validated again.
     """
     from corpus.io import require
+    from corpus.pull.guard import check_pull_keeps_annotations
 
     require(workspace.sentences_path, "corpus segment")
     vocab = vocab or workspace_vocabulary(workspace)
+    check_pull_keeps_annotations(workspace, vocab, int(project_id))
     state = workspace.read_state("pull")
     projects = state.get("projects", {})
     previous = projects.get(str(project_id), {})

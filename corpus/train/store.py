@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from corpus.lock import temp_path
 from corpus.train import TrainedModel
 from corpus.train.examples import TrainError
 
@@ -78,7 +79,7 @@ def save_model(ws: Workspace, name: str, model: TrainedModel, card: dict | None 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    pointer = folder / "current.tmp"
+    pointer = temp_path(folder / "current")
     pointer.write_text(version + "\n", encoding="utf-8")
     os.replace(pointer, folder / "current")
     model.card = info

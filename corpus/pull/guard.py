@@ -1,0 +1,82 @@
+"""Refuse a pull that would drop valid annotations because of a local ontology edit.
+
+A pull validates every region against the workspace ontology. When a label is removed from the
+YAML before the project is updated, a re-validating pull would quarantine, and so remove from
+data/annotations.parquet, every annotation that uses it; a publish right then would silently
+lose sentences. `project push` refuses the same edit; so does pull, saying what to do.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from corpus.errors import CorpusError
+
+
+class OntologyDropsLabels(CorpusError):
+    """The workspace ontology no longer has labels that pulled annotations use."""
+
+    def __init__(self, ontology_path: Path, uses: dict[str, Counter]):
+        listed = "; ".join(
+            f"{what}: " + ", ".join(f"{label} ({n} annotations)" for label, n in sorted(c.items()))
+            for what, c in uses.items()
+            if c
+        )
+        super().__init__(
+            f"The ontology ({ontology_path}) no longer has labels that pulled annotations use "
+            f"({listed}); pulling now would remove those annotations.",
+            "Put the labels back in the ontology and pull again; to retire a label, change "
+            "those annotations in Label Studio first, then run `corpus project create` and "
+            "`corpus pull --full`.",
+        )
+        self.uses = uses
+
+
+class OntologyChanged(CorpusError):
+    """The ontology changed since the project's labeling config was generated from it."""
+
+    def __init__(self, ontology_path: Path, project_id: int):
+        super().__init__(
+            f"The ontology ({ontology_path}) changed since project {project_id} was set up: "
+            "its annotations would be validated against labels the annotators do not have.",
+            "Run `corpus project create` to update the project first (it refuses to drop "
+            "labels that annotations still use), then pull again.",
+        )
+
+
+def labels_missing(annotations_path: Path, vocab: Any, project_id: int) -> dict[str, Counter]:
+    """Per kind, the labels of `project_id`'s pulled rows that `vocab` no longer has, counted
+    once per annotation."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    uses: dict[str, Counter] = {k: Counter() for k in ("entities", "events", "roles", "choices")}
+    if not Path(annotations_path).exists():
+        return uses
+    pf = pq.ParquetFile(annotations_path)
+    columns = ["project_id", "entities", "triggers", "arguments", "choice"]
+    for batch in pf.iter_batches(batch_size=4096, columns=columns):
+        mask = pc.equal(batch.column("project_id"), project_id)
+        for row in batch.filter(mask).to_pylist():
+            for kind, found in (
+                ("entities", {e["label"] for e in row["entities"]} - vocab.entity_types),
+                ("events", {t["event_type"] for t in row["triggers"]} - set(vocab.event_roles)),
+                ("roles", {a["role"] for a in row["arguments"]} - vocab.roles),
+                ("choices", {row["choice"]} - vocab.choices - {None}),
+            ):
+                uses[kind].update(found)
+    return uses
+
+
+def check_pull_keeps_annotations(workspace: Any, vocab: Any, project_id: int) -> None:
+    """Raise when pulling `project_id` now would remove annotations over an ontology edit."""
+    project = workspace.read_state("project")
+    recorded = project.get("ontology_hash")
+    if recorded and vocab.hash and str(project.get("project_id")) == str(project_id):
+        if recorded != vocab.hash:
+            raise OntologyChanged(workspace.ontology_path, project_id)
+    uses = labels_missing(workspace.annotations_path, vocab, project_id)
+    if any(uses.values()):
+        raise OntologyDropsLabels(workspace.ontology_path, uses)
