@@ -134,6 +134,30 @@ def test_csv_unterminated_quote_is_one_quarantined_row(ws, tmp_path):
     assert q["raw"].startswith("r41,")
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(2, 12),
+    broken=st.sets(st.integers(0, 10), max_size=4),
+    delimiter=st.sampled_from([",", "\t"]),
+)
+def test_property_lost_closing_quotes_cost_exactly_their_rows(
+    tmp_path_factory, n, broken, delimiter
+):
+    broken = {b for b in broken if b < n - 1}  # the last row's: see the next test
+    ws = Workspace.init(tmp_path_factory.mktemp("csvprop"))
+    lines = ["id" + delimiter + "text"]
+    for i in range(n):
+        field = '"' + story(i).replace('"', '""') + ("" if i in broken else '"')
+        lines.append(f"r{i}{delimiter}{field}")
+    path = ws.root / ("in.tsv" if delimiter == "\t" else "in.csv")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (report,) = run(ws, path)
+    c = report.counts
+    assert (c.read, c.accepted, c.quarantined) == (n, n - len(broken), len(broken))
+    got = {a["source_id"]: a["text"] for a in articles(ws)}
+    assert got == {f"r{i}": canonicalize(story(i)) for i in range(n) if i not in broken}
+
+
 def test_csv_quote_error_inside_a_line_and_a_runaway_to_the_end(ws, tmp_path):
     def field(text):
         return '"' + text.replace('"', '""') + '"'

@@ -322,7 +322,9 @@ class _Line:
     decoded: bool
 
 
-def bad_record_lines(lines: list[_Line], more: Callable[[], _Line | None], delim: str) -> int:
+def bad_record_lines(
+    lines: list[_Line], more: Callable[[], _Line | None], delim: str, width: int
+) -> int:
     """How many of `lines` (consumed by a record that csv rejected) make up the bad record.
 
     A quoted field may span lines, so one stray quote could swallow the rest of the file. The
@@ -330,15 +332,19 @@ def bad_record_lines(lines: list[_Line], more: Callable[[], _Line | None], delim
     the delimiter or the line end is an error; when it opens a field on a later line (at the
     line start or after a delimiter) it is the next record's opening quote, so the bad record
     ends before that line (an unterminated quote). Any other stray quote is taken as text up to
-    the quote that closes the field. A quote still open at the end of the file: only the first
-    line is known to be bad."""
+    the quote that closes the field. A quote still open at the end of the file: the lines after
+    it that are each a well-formed record of `width` fields (to the end) are taken as records,
+    the rest as the bad record."""
     state = "start"
     i = 0
     while True:
         if i == len(lines):
             nxt = more()
             if nxt is None:
-                return 1
+                j = len(lines)
+                while j > 1 and _one_record(lines[j - 1].text, delim, width):
+                    j -= 1
+                return j
             lines.append(nxt)
         body = lines[i].text.rstrip("\r\n")
         p = 0
@@ -364,6 +370,14 @@ def bad_record_lines(lines: list[_Line], more: Callable[[], _Line | None], delim
         if state != "quoted":
             return i + 1
         i += 1
+
+
+def _one_record(text: str, delim: str, width: int) -> bool:
+    try:
+        rows = list(csv.reader([text], delimiter=delim, strict=True))
+    except csv.Error:
+        return False
+    return not rows or len(rows) == 1 and (len(rows[0]) == width or not any(rows[0]))
 
 
 class SourceReader:
@@ -539,7 +553,7 @@ class SourceReader:
                     break
                 except csv.Error as e:
                     lines = feed.consumed
-                    n = bad_record_lines(lines, feed.pull, delimiter)
+                    n = bad_record_lines(lines, feed.pull, delimiter, len(header))
                     feed.pending.extendleft(reversed(lines[n:]))
                     rowno += 1
                     yield self._bad_csv_record(
