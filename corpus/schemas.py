@@ -57,6 +57,17 @@ PREDICTED_SPAN = pa.struct(
     ]
 )
 
+# A predicted argument: spans[trigger] -> spans[entity] of the same row, with a role.
+PREDICTED_RELATION = pa.struct(
+    [
+        pa.field("trigger", pa.int32()),  # index into the row's spans
+        pa.field("entity", pa.int32()),
+        pa.field("role", pa.string()),
+        pa.field("score", pa.float32()),
+        pa.field("source", pa.string()),  # "rules" | "learned"
+    ]
+)
+
 PREDICTIONS = pa.schema(
     [
         pa.field("sentence_id", pa.string(), nullable=False),
@@ -64,6 +75,9 @@ PREDICTIONS = pa.schema(
         pa.field("spans", pa.list_(PREDICTED_SPAN), nullable=False),
         pa.field("source", pa.string(), nullable=False),  # pre-labeler name
         pa.field("model_version", pa.string(), nullable=False),
+        # Argument pre-labels (corpus.prelabel.arguments); null when none were predicted. Files
+        # written before this column existed are read as if it were null.
+        pa.field("relations", pa.list_(PREDICTED_RELATION)),
     ]
 )
 

@@ -35,13 +35,14 @@ def _open_prelabeler(ws: Workspace, spec: str | None, model_fallback: str | None
     return prelabeler
 
 
-def _fingerprint(ws: Workspace, prelabeler, ontology) -> dict:
+def _fingerprint(ws: Workspace, prelabeler, ontology, argumenter=None) -> dict:
     st = ws.sentences_path.stat()
     return {
         "sentences": {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns},
         "source": prelabeler.name,
         "model_version": prelabeler.version,
         "ontology_hash": ontology.hash,
+        "arguments": argumenter.version if argumenter is not None else None,
     }
 
 
@@ -68,13 +69,23 @@ def prelabel(
             show_default=False,
         ),
     ] = None,
+    arguments: Annotated[
+        str | None,
+        typer.Option(
+            "--arguments",
+            help='Argument (role) pre-labels: "auto" (learned from data/annotations.parquet '
+            'when it holds enough annotated arguments, else rules), "rules", "learned" or '
+            '"none". Default: prelabel.arguments in corpus.toml, else "auto".',
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Pre-label again even if nothing changed.")
     ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Pre-label sentences with entity and event-trigger spans: data/sentences.parquet ->
-    data/predictions.parquet.
+    """Pre-label sentences with entity and event-trigger spans, and argument roles between
+    them: data/sentences.parquet -> data/predictions.parquet.
 
     Every span is checked against the workspace ontology before it is written; invalid spans go
     to data/quarantine/prelabel.parquet with the reason. Re-running with the same sentences,
@@ -88,7 +99,10 @@ def prelabel(
     source = require(ws.sentences_path, "corpus segment")
     ontology = load_ontology(ws.ontology_path)
     pl = _open_prelabeler(ws, prelabeler, fallback)
-    fingerprint = _fingerprint(ws, pl, ontology)
+    from corpus.prelabel.arguments import get_argumenter
+
+    argumenter = get_argumenter(arguments, ws, ontology)
+    fingerprint = _fingerprint(ws, pl, ontology, argumenter)
     out_rel = ws.predictions_path.relative_to(ws.root)
     if not force and ws.predictions_path.exists() and ws.read_state("prelabel") == fingerprint:
         console.print(
@@ -105,15 +119,16 @@ def prelabel(
         ) from e
 
     quarantine = Quarantine(ws.quarantine_dir, "prelabel")
-    sentences = entities = triggers = 0
+    sentences = entities = triggers = relations = 0
     progress = progress_bar("sentences")
     with progress, ParquetSink(ws.predictions_path, PREDICTIONS) as sink:
         task = progress.add_task("pre-labeling", total=total)
         for batch in iter_batches(
             source, columns=["sentence_id", "article_id", "text"], batch_size=BATCH_SENTENCES
         ):
-            out = prelabel_batch(batch, pl, ontology, quarantine=quarantine)
+            out = prelabel_batch(batch, pl, ontology, quarantine=quarantine, arguments=argumenter)
             sink.write(out)
+            relations += sum(len(r or ()) for r in out.column("relations").to_pylist())
             kinds = pc.list_flatten(out.column("spans")).combine_chunks().field("kind")
             entities += _count(kinds, "entity")
             triggers += _count(kinds, "trigger")
@@ -125,7 +140,9 @@ def prelabel(
 
     console.print(
         f"Pre-labeled {sentences:,} sentences with {pl.name} ({pl.version}): "
-        f"{entities:,} entity spans, {triggers:,} trigger spans -> {out_rel}"
+        f"{entities:,} entity spans, {triggers:,} trigger spans, {relations:,} arguments"
+        + (f" ({argumenter.name} {argumenter.version})" if argumenter is not None else "")
+        + f" -> {out_rel}"
     )
     if bad:
         q_rel = quarantine.path.relative_to(ws.root)

@@ -345,7 +345,10 @@ def push_workspace(
 
     require(ws.sentences_path, "corpus segment")
     sentences = read(ws.sentences_path, ["sentence_id", "article_id", "index", "text"])
-    predictions = read(ws.predictions_path, ["sentence_id", "spans", "model_version"])
+    pred_cols = ["sentence_id", "spans", "model_version"]
+    if ws.predictions_path.exists() and "relations" in pq.read_schema(ws.predictions_path).names:
+        pred_cols.append("relations")  # argument pre-labels (files from before have none)
+    predictions = read(ws.predictions_path, pred_cols)
     articles = read(ws.articles_path, ["article_id", "title"])
 
     existing = existing_sentence_ids(client, project_id)
@@ -363,11 +366,21 @@ def push_workspace(
             for p in task.get("predictions", []):
                 versions[p["model_version"]] = versions.get(p["model_version"], 0) + 1
         for r in batch.rejected:
+            if "relation" in r.span:  # a predicted argument
+                rel = r.span["relation"]
+                where = (
+                    f"sentence {r.sentence_id} relation {rel.get('trigger')}->"
+                    f"{rel.get('entity')} {rel.get('role')}"
+                )
+            else:
+                where = (
+                    f"sentence {r.sentence_id} span [{r.span.get('start')}, "
+                    f"{r.span.get('end')}) {r.span.get('label')}"
+                )
             quarantine.add(
                 QuarantinedRow(
                     source=str(ws.predictions_path),
-                    location=f"sentence {r.sentence_id} span [{r.span.get('start')}, "
-                    f"{r.span.get('end')}) {r.span.get('label')}",
+                    location=where,
                     reason=r.reason,
                     raw=json.dumps(r.span, ensure_ascii=False, default=str),
                 )

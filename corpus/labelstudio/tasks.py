@@ -191,14 +191,43 @@ def span_result(sentence_id: str, span: Span, text: str) -> dict[str, Any]:
     }
 
 
+def relation_problem(trigger: Span | None, entity: Span | None, role: Any, ontology: Ontology):
+    """Why a predicted relation cannot be sent (None when it can): both ends must be valid
+    spans, a trigger and an entity, and the role one the event type has and the entity type
+    may fill (the project's pull validation rejects anything else)."""
+    if trigger is None or entity is None:
+        return "an end of the relation is not a valid span of the prediction"
+    if trigger.kind != "trigger" or entity.kind != "entity":
+        return f"joins a {trigger.kind} to a {entity.kind}, not a trigger to an entity"
+    if role not in ontology.event_types.get(trigger.label, ()):
+        return f"role {role!r} is not a role of {trigger.label}"
+    if entity.label not in ontology.role_fillers.get(role, ()):
+        return f"role {role!r} cannot be filled by {entity.label}"
+    return None
+
+
+def relation_result(sentence_id: str, trigger: Span, entity: Span, role: str) -> dict[str, Any]:
+    """One predicted argument as a Label Studio relation between two predicted regions."""
+    return {
+        "type": "relation",
+        "from_id": region_id(sentence_id, trigger),
+        "to_id": region_id(sentence_id, entity),
+        "direction": "right",
+        "labels": [role],
+    }
+
+
 def build_prediction(
     sentence_id: str,
     text: str,
     spans: Sequence[Mapping[str, Any]],
     model_version: str,
     ontology: Ontology,
+    relations: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[dict[str, Any] | None, list[RejectedSpan]]:
-    """A Label Studio prediction from validated spans (None when no span survives).
+    """A Label Studio prediction from validated spans (None when no span survives), with the
+    predicted arguments (`relations`: trigger and entity as indexes into `spans`, and a role)
+    as relations between its regions.
 
     The prediction's score is the lowest span score: Label Studio orders by it for
     uncertainty sampling, and a task is as uncertain as its least certain region.
@@ -208,6 +237,26 @@ def build_prediction(
     if not good:
         return None, rejected
     results = [span_result(sentence_id, s, text) for s in good]
+    if relations:
+        kept = {(s.start, s.end, s.label, s.kind): s for s in good}
+
+        def span_at(i: Any) -> Span | None:
+            if not isinstance(i, int) or not 0 <= i < len(spans):
+                return None
+            d = spans[i]
+            return kept.get((d.get("start"), d.get("end"), d.get("label"), d.get("kind")))
+
+        seen = set()
+        for rel in relations:
+            trigger, entity = span_at(rel.get("trigger")), span_at(rel.get("entity"))
+            problem = relation_problem(trigger, entity, rel.get("role"), ontology)
+            if problem is None and (trigger, entity, rel["role"]) in seen:
+                problem = "the same relation twice"
+            if problem:
+                rejected.append(RejectedSpan(sentence_id, {"relation": dict(rel)}, problem))
+                continue
+            seen.add((trigger, entity, rel["role"]))
+            results.append(relation_result(sentence_id, trigger, entity, rel["role"]))
     score = round(min(float(s.score) for s in good), 4)
     return {"model_version": model_version, "score": score, "result": results}, rejected
 
@@ -395,13 +444,21 @@ def iter_task_batches(
         preds: list[dict | None] = [None] * len(pos)
         if pred_pos is not None:
             pp = pred_pos.take(take)
-            preds = predictions.select(["spans", "model_version"]).take(pp).to_pylist()
+            cols = ["spans", "model_version"]
+            if "relations" in predictions.column_names:  # files from before arguments lack it
+                cols.append("relations")
+            preds = predictions.select(cols).take(pp).to_pylist()
         batch = TaskBatch(tasks=[], sentence_ids=[])
         for row, title, b, a, pred in zip(rows, titles, befores, afters, preds, strict=True):
             prediction = None
             if pred is not None and pred.get("spans"):
                 prediction, rejected = build_prediction(
-                    row["sentence_id"], row["text"], pred["spans"], pred["model_version"], ontology
+                    row["sentence_id"],
+                    row["text"],
+                    pred["spans"],
+                    pred["model_version"],
+                    ontology,
+                    pred.get("relations"),
                 )
                 batch.rejected.extend(rejected)
                 batch.with_predictions += prediction is not None

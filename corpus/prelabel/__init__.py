@@ -8,7 +8,8 @@ from zero.
   An optional source that is not available falls back to the lexicon with a warning; a missing
   trained model is an error unless `model_fallback="lexicon"` asks for the lexicon instead.
 - `prelabel_batch(sentences, prelabeler, ontology)`: SENTENCES batch -> PREDICTIONS batch, every
-  span validated against the ontology first.
+  span validated against the ontology first; with `arguments=` also the argument relations
+  (`corpus.prelabel.arguments`: rules, or a classifier learned from annotations).
 """
 
 from __future__ import annotations
@@ -128,8 +129,12 @@ def prelabel_batch(
     prelabeler: Prelabeler,
     ontology: Ontology,
     quarantine=None,
+    arguments=None,
 ) -> pa.Table:
     """Pre-label a SENTENCES batch into a PREDICTIONS table (one row per sentence).
+
+    `arguments`: an argument pre-labeler (`corpus.prelabel.arguments.get_argumenter`) that
+    fills the `relations` column from the valid spans; None leaves it null.
 
     Every span is checked with `corpus.ontology.validate_spans` first. An invalid span is not
     written: it goes to `quarantine` (anything with `.add(QuarantinedRow)`, e.g.
@@ -170,7 +175,12 @@ def prelabel_batch(
                 "model_version": version,
             }
         )
-    return pa.Table.from_pylist(rows, schema=PREDICTIONS)
+    table = pa.Table.from_pylist(rows, schema=PREDICTIONS)
+    if arguments is not None:
+        from corpus.prelabel.arguments import arguments_batch
+
+        table = arguments_batch(table, texts, arguments)
+    return table
 
 
 def _span_dict(s: Span) -> dict:
