@@ -54,6 +54,16 @@ def publish(
     message: Annotated[
         str, typer.Option("--message", "-m", help="What this version is; shown in the card.")
     ] = "",
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license",
+            help="The release licence (SPDX id), instead of the one derived from the sources' "
+            "licences; needed when they cannot be combined (e.g. CC-BY-NC-4.0 with "
+            "CC-BY-SA-4.0).",
+            show_default=False,
+        ),
+    ] = None,
     to: ToOpt = None,
     hub: HubOpt = None,
     workspace: WorkspaceOpt = None,
@@ -69,7 +79,9 @@ def publish(
 
     ws = open_workspace(workspace, lock="publish")
     with console_err.status("publishing", spinner="dots") as status:
-        report = do_publish(ws, version, message, on_step=lambda s: status.update(s))
+        report = do_publish(
+            ws, version, message, license=license, on_step=lambda s: status.update(s)
+        )
     table = Table(title=f"release {version}")
     table.add_column("config")
     for split in ("train", "validation", "test"):
@@ -91,6 +103,8 @@ def publish(
             f"since {report.previous}: +{c['added']:,} added, -{c['removed']:,} removed, "
             f"{c['relabelled']:,} relabelled"
         )
+    lic = report.manifest["license"]
+    console.print(f"licence: {lic['id'] or 'other'} ({lic['rule']})")
     console.print(f"Published [bold]{report.path}[/]")
     _copy_and_push(report.path, version, to, hub)
 

@@ -46,6 +46,7 @@ from corpus.publish.configs import (
     spans_for_tagging,
 )
 from corpus.publish.events import build_event_rows
+from corpus.publish.licenses import release_license, source_counts
 from corpus.publish.manifest import (
     CARD,
     previous_version,
@@ -85,9 +86,13 @@ def publish(
     version: str,
     message: str = "",
     *,
+    license: str | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> PublishReport:
-    """Build `releases/VERSION/` from the workspace's annotations (see the module docstring)."""
+    """Build `releases/VERSION/` from the workspace's annotations (see the module docstring).
+
+    `license`: the release licence (SPDX id), overriding the one derived from the sources.
+    """
     step = on_step or (lambda _msg: None)
     version_key(version)
     releases = ws.releases_dir
@@ -105,7 +110,7 @@ def publish(
     tmp = releases / f"{TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        report = _build(ws, version, message, tmp, step)
+        report = _build(ws, version, message, tmp, step, license)
         step("verifying")
         problems = verify(tmp).problems
         if problems:
@@ -138,7 +143,12 @@ class _Written:
 
 
 def _build(
-    ws: Workspace, version: str, message: str, out: Path, step: Callable[[str], None]
+    ws: Workspace,
+    version: str,
+    message: str,
+    out: Path,
+    step: Callable[[str], None],
+    license: str | None = None,
 ) -> PublishReport:
     """The steps of a publish, in order; each one's inputs and outputs are explicit."""
     from corpus.ontology import load_ontology
@@ -152,6 +162,14 @@ def _build(
     adj, excluded = _adjudicate(ws, ontology, policy, reviewer)
     step("joining sentences and articles")
     table, articles = _sentence_table(ws, adj)
+    # Before the long writing step: a licence conflict is known from the articles alone.
+    sources = source_counts(articles)
+    configured = ws.section("publish").get("license")
+    lic = release_license(
+        sources,
+        license or configured,
+        "--license" if license else "[publish] license in corpus.toml",
+    )
     prev = previous_version(ws.releases_dir, version)
     order, split_sorted, assignment = _order(
         table, articles, spec, _previous_splits(ws, prev, spec)
@@ -175,6 +193,8 @@ def _build(
             "entity_types": list(ontology.entity_types),
             "event_types": {k: list(v) for k, v in ontology.event_types.items()},
         },
+        "license": lic,
+        "sources": sources,
         "label_studio": label_studio(ws),
         "adjudication": {"policy": policy, "reviewer": reviewer},
         "splits": {
@@ -251,9 +271,11 @@ def _sentence_table(ws: Workspace, adj: Adjudicated) -> tuple[pa.Table, pa.Table
     chosen, adj.chosen = adj.chosen, None  # one reference: the table below replaces it
     sids = chosen["sentence_id"].combine_chunks()
     sent = _join_sentences(ws, sids, chosen["sentence_text"].combine_chunks())
+    have = set(pq.read_schema(ws.articles_path).names)
     articles = pq.read_table(
         ws.articles_path,
-        columns=["article_id", "title", "text", "url", "published_at", "dup_group"],
+        columns=["article_id", "title", "text", "url", "published_at", "dup_group", "source"]
+        + (["license"] if "license" in have else []),  # files from before licences: unknown
         filters=pc.is_in(pc.field("article_id"), value_set=pc.unique(sent["article_id"])),
     ).combine_chunks()  # one chunk: taking from many chunks concatenates them on every call
     # Only the group key per sentence: taking whole article rows would copy each text per sentence.

@@ -35,7 +35,12 @@ def _card_yaml(info: dict[str, Any], features: dict[str, Any]) -> str:
     total = sum(info["rows"]["sentences"].values())
     header = {
         "pretty_name": publish_cfg.get("pretty_name") or info["workspace"],
-        "license": publish_cfg.get("license", "other"),
+        "license": info["license"]["hub"],
+        **(
+            {"license_name": info["license"]["id"]}
+            if info["license"]["hub"] == "other" and info["license"]["id"]
+            else {}
+        ),
         "language": ["ar"],
         "multilinguality": ["monolingual"],
         "task_categories": ["token-classification"],
@@ -254,6 +259,23 @@ def _events(info: dict[str, Any]) -> list[str]:
     ]
 
 
+def _sources(info: dict[str, Any]) -> list[str]:
+    lic = info["license"]
+    out = ["## Sources and licences\n"]
+    out.append("| source | licence | articles in this release |\n|---|---|---:|")
+    for s in info["sources"]:
+        out.append(f"| `{s['source']}` | {s['license'] or 'unknown'} | {s['articles']:,} |")
+    named = f"`{lic['id']}`" if lic["id"] else "`other` (no licence can be claimed)"
+    out.append(
+        f"\nRelease licence: {named}, {lic['rule']}. Derived from the sources unless chosen: "
+        "one licence is used as it is; several are combined into the most restrictive when "
+        "they allow it (public domain and attribution licences combine with everything but "
+        "no-derivatives; non-commercial and share-alike never meet; two different share-alike "
+        "licences never meet); an article without a recorded licence makes it `other`.\n"
+    )
+    return out
+
+
 def _changes(info: dict[str, Any]) -> list[str]:
     out: list[str] = []
     out.append("## Changes since the previous version\n")
@@ -306,6 +328,7 @@ def _provenance(info: dict[str, Any]) -> list[str]:
 
 SECTIONS = (
     _configurations,
+    _sources,
     _loading,
     _ontology,
     _label_counts,
