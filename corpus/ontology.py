@@ -34,11 +34,12 @@ RESERVED_HOTKEYS = frozenset({"u"})
 # The right-to-left wrapper from design.md; the contract names this exact style.
 RTL_STYLE = "direction: rtl; text-align: right; unicode-bidi: plaintext"
 
-_ENTITY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$")
-_CHOICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-_HOTKEY = re.compile(r"^(?:(?:ctrl|shift|alt|meta)\+)*[a-z0-9]$")
+# Matched whole (fullmatch): with `$`, "NEWT\n" would pass.
+_ENTITY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*")
+_CHOICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+_HOTKEY = re.compile(r"(?:(?:ctrl|shift|alt|meta)\+)*[a-z0-9]")
 
 _TOP_KEYS = (
     "name",
@@ -239,7 +240,7 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
         hotkey = body.get("hotkey")
         if hotkey is not None:
             hotkey = str(hotkey).lower() if not isinstance(hotkey, bool) else None
-            if hotkey is None or not _HOTKEY.match(hotkey):
+            if hotkey is None or not _HOTKEY.fullmatch(hotkey):
                 raise c.fail(
                     where,
                     f'hotkey {body.get("hotkey")!r} is not a key (e.g. "1", "q", "shift+a")',
@@ -256,7 +257,7 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
                 )
             hotkeys[hotkey] = where
         color = body.get("color")
-        if color is not None and not (isinstance(color, str) and _COLOR.match(color)):
+        if color is not None and not (isinstance(color, str) and _COLOR.fullmatch(color)):
             raise c.fail(
                 where, f'color {color!r} is not a hex colour like "#1f77b4"', body, "color"
             )
@@ -273,7 +274,7 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
     if not entities:
         raise c.fail("entity_types", "at least one entity type is needed", doc, "entity_types")
     for ename, body in entities.items():
-        if not isinstance(ename, str) or not _ENTITY_NAME.match(ename):
+        if not isinstance(ename, str) or not _ENTITY_NAME.fullmatch(ename):
             raise c.fail(
                 "entity_types",
                 f"{ename!r} is not a valid name (letters, digits, _ and -)",
@@ -285,7 +286,7 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
     roles_doc = c.mapping(doc["roles"], "roles", doc, "roles")
     role_fillers: dict[str, list[str]] = {}
     for rname, body in roles_doc.items():
-        if not isinstance(rname, str) or not _ENTITY_NAME.match(rname):
+        if not isinstance(rname, str) or not _ENTITY_NAME.fullmatch(rname):
             raise c.fail("roles", f"{rname!r} is not a valid role name", roles_doc, rname)
         body = label_info("role", rname, body, roles_doc, extra=("entity_types",))
         fillers = body.get("entity_types", list(entities))
@@ -308,7 +309,7 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
         raise c.fail("event_types", "at least one event type is needed", doc, "event_types")
     event_types: dict[str, list[str]] = {}
     for evname, body in events.items():
-        if not isinstance(evname, str) or not _EVENT_NAME.match(evname):
+        if not isinstance(evname, str) or not _EVENT_NAME.fullmatch(evname):
             raise c.fail(
                 "event_types",
                 f"{evname!r} is not a valid name (e.g. Conflict.Attack)",
@@ -342,7 +343,7 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
     if not choices_doc:
         raise c.fail("choices", "at least one choice is needed", doc, "choices")
     for chname, body in choices_doc.items():
-        if not isinstance(chname, str) or not _CHOICE_NAME.match(chname):
+        if not isinstance(chname, str) or not _CHOICE_NAME.fullmatch(chname):
             raise c.fail("choices", f"{chname!r} is not a valid choice value", choices_doc, chname)
         label_info("choice", chname, body, choices_doc)
 

@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
@@ -31,18 +32,22 @@ HubOpt = Annotated[
 ]
 
 
-def _copy_and_push(path, version: str, to: str | None, hub: str | None) -> None:
+def _copy_and_push(
+    path, version: str, to: str | None, hub: str | None, *, retry_hint: bool = False
+) -> None:
     from corpus.publish.release import copy_release, push_to_hub
 
     if to:
         try:
             url = copy_release(path, to)
         except ReleaseError as e:
-            e.hint = (e.hint + "\n" if e.hint else "") + (
-                f"The local release is complete; retry with `corpus verify {version} --to {to}`."
-            )
+            if retry_hint:  # after publish only: `verify --to` is itself the retry
+                e.hint = (e.hint + " " if e.hint else "") + (
+                    f"The local release is complete; retry the copy with "
+                    f"`corpus verify {version} --to {to}`."
+                )
             raise
-        console.print(f"Copied to [bold]{url}[/] (checksums verified)")
+        console.print(f"Copied to [bold]{escape(url)}[/] (checksums verified)")
     if hub:
         url = push_to_hub(path, hub)
         console.print(f"Pushed to the Hub: [bold]{url}[/] (tag {version})")
@@ -105,8 +110,8 @@ def publish(
         )
     lic = report.manifest["license"]
     console.print(f"licence: {lic['id'] or 'other'} ({lic['rule']})")
-    console.print(f"Published [bold]{report.path}[/]")
-    _copy_and_push(report.path, version, to, hub)
+    console.print(f"Published [bold]{escape(str(report.path))}[/]")
+    _copy_and_push(report.path, version, to, hub, retry_hint=True)
 
 
 @app.command()
@@ -131,13 +136,15 @@ def verify(
     rep = do_verify(path)
     if not rep.ok:
         for p in rep.problems:
-            console_err.print(f"[red]✗[/] {p}", highlight=False)
+            console_err.print(f"[red]✗[/] {escape(p)}", highlight=False)
         raise ReleaseError(
             f"Release {rep.version} at {path} failed verification ({len(rep.problems)} problems).",
             "A published release must not be edited: restore it from a copy, or publish a new "
             "version.",
         )
-    console.print(f"[green]✓[/] release {rep.version}: {rep.files} files verified at {path}")
+    console.print(
+        f"[green]✓[/] release {rep.version}: {rep.files} files verified at {escape(str(path))}"
+    )
     _copy_and_push(path, rep.version or version, to, hub)
 
 

@@ -58,6 +58,7 @@ from corpus.publish.release import diff, group_splits, verify
 from corpus.publish.splits import SPLITS, SplitSpec, assign_group_splits
 from corpus.publish.stats import add_counts, agreement, label_counts, label_studio, prelabelers
 from corpus.publish.tokens import TokenTagger
+from corpus.publish.validate import check_annotations
 from corpus.workspace import Workspace
 
 TMP_PREFIX = ".tmp-"
@@ -105,6 +106,7 @@ def publish(
     require(ws.annotations_path, "corpus pull")
     require(ws.sentences_path, "corpus segment")
     require(ws.articles_path, "corpus ingest SOURCE")
+    check_annotations(ws)  # a hand-edited or damaged file never reaches a release
     releases.mkdir(parents=True, exist_ok=True)
     _cleanup_stale(releases)
     tmp = releases / f"{TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"

@@ -14,19 +14,25 @@ from corpus.errors import ReleaseError
 MANIFEST = "manifest.json"
 CARD = "README.md"
 
+# Matched whole (fullmatch): with `$`, "1.0.2\n" would pass as a second 1.0.2.
 _SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 
 
 # --- versions -----------------------------------------------------------------------------------
 
 
+def is_version(value: object) -> bool:
+    """Whether `value` is a whole semantic version string (no surrounding space or newline)."""
+    return isinstance(value, str) and _SEMVER.fullmatch(value) is not None
+
+
 def version_key(version: str) -> tuple:
     """Sort key of a semantic version (semver.org precedence; build metadata ignored)."""
-    m = _SEMVER.match(version)
+    m = _SEMVER.fullmatch(version)
     if not m:
         raise ReleaseError(
             f"{version!r} is not a semantic version.",
@@ -43,7 +49,7 @@ def list_versions(releases_dir: Path) -> list[str]:
     """Published versions in `releases_dir`, oldest first (temporary folders ignored)."""
     if not releases_dir.exists():
         return []
-    out = [p.name for p in releases_dir.iterdir() if p.is_dir() and _SEMVER.match(p.name)]
+    out = [p.name for p in releases_dir.iterdir() if p.is_dir() and _SEMVER.fullmatch(p.name)]
     return sorted(out, key=version_key)
 
 

@@ -16,6 +16,7 @@ from corpus.publish.configs import CONFIGS
 from corpus.publish.manifest import CARD, MANIFEST, read_manifest, sha256_file, version_key
 from corpus.publish.splits import SPLITS
 from corpus.publish.stats import label_counts
+from corpus.publish.validate import manifest_problems
 from corpus.workspace import Workspace
 
 
@@ -144,6 +145,7 @@ def verify(path: Path) -> VerifyReport:
             t = ids.get(config, {}).get(split)
             if s is not None and t is not None and not s["id"].equals(t["id"]):
                 rep.problems.append(f"{config}/{split}: sentence ids differ from sentences/{split}")
+    rep.problems += manifest_problems(path, manifest)
     return rep
 
 
@@ -339,10 +341,10 @@ def copy_release(path: Path, target: str) -> str:
     """Copy a verified release to `target`/VERSION on any fsspec filesystem; returns the URL.
 
     The manifest goes last, so an interrupted copy has none and fails `verify`; every file is
-    read back and its sha256 checked. An existing copy of the version is never overwritten.
+    read back and its sha256 checked. A partial copy (no manifest: an interrupted copy) is
+    completed, keeping the files already written in full; a complete copy or a different
+    release at that place is never overwritten.
     """
-    import hashlib
-
     import fsspec
 
     path = Path(path)
@@ -363,32 +365,60 @@ def copy_release(path: Path, target: str) -> str:
         ) from e
     dest = f"{root.rstrip('/')}/{version}"
     url = f"{target.rstrip('/')}/{version}"
-    if fs.exists(dest):
-        raise ReleaseError(
-            f"{url} already exists.", "Releases are immutable: the copy is left as it is."
-        )
     files = sorted(manifest["files"]) + [MANIFEST]
     try:
+        if fs.exists(f"{dest}/{MANIFEST}"):
+            with fs.open(f"{dest}/{MANIFEST}", "rb") as f:
+                same = f.read() == (path / MANIFEST).read_bytes()
+            if same:
+                _check_copy(fs, dest, url, path, files)
+                raise ReleaseError(
+                    f"{url} already exists: a complete copy of this release (checksums verified).",
+                    "Releases are immutable: the copy is left as it is.",
+                )
+            raise ReleaseError(
+                f"{url} already exists and holds a different release.",
+                "Releases are immutable: the copy is left as it is; copy to another target.",
+            )
+        if fs.exists(dest) and not fs.isdir(dest):
+            raise ReleaseError(f"{url} exists and is not a folder.", "Choose another target.")
         for rel in files:
             remote = f"{dest}/{rel}"
-            parent = remote.rsplit("/", 1)[0]
-            fs.makedirs(parent, exist_ok=True)
+            # A file an interrupted copy already wrote in full is kept; the rest is written.
+            if (
+                rel != MANIFEST
+                and fs.exists(remote)
+                and _remote_sha(fs, remote) == sha256_file(path / rel)
+            ):
+                continue
+            fs.makedirs(remote.rsplit("/", 1)[0], exist_ok=True)
             fs.put_file(str(path / rel), remote)
-        for rel in files:
-            h = hashlib.sha256()
-            with fs.open(f"{dest}/{rel}", "rb") as f:
-                for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                    h.update(chunk)
-            want = sha256_file(path / rel)
-            if h.hexdigest() != want:
-                raise ReleaseError(f"{url}/{rel}: the copy's sha256 differs from the release.")
-    except Exception:
-        try:
-            fs.rm(dest, recursive=True)
-        except Exception:  # noqa: BLE001 - best effort; the original error matters
-            pass
-        raise
+        _check_copy(fs, dest, url, path, files)
+    except OSError as e:
+        raise ReleaseError(
+            f"Cannot write the copy to {url}: {e.strerror or e}.",
+            "Check that the target is a writable folder (or bucket prefix).",
+        ) from e
     return url
+
+
+def _remote_sha(fs: Any, remote: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with fs.open(remote, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_copy(fs: Any, dest: str, url: str, path: Path, files: list[str]) -> None:
+    for rel in files:
+        if _remote_sha(fs, f"{dest}/{rel}") != sha256_file(path / rel):
+            raise ReleaseError(
+                f"{url}/{rel}: the copy's sha256 differs from the release.",
+                "Retry the copy: files that differ are written again.",
+            )
 
 
 def push_to_hub(

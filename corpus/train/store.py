@@ -32,7 +32,7 @@ def models_dir(ws: Workspace) -> Path:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise TrainError(
             f"Model name {name!r} is not usable as a folder name.",
             "Use letters, digits, '.', '_' and '-' (e.g. --name ner).",
@@ -42,7 +42,7 @@ def check_name(name: str) -> str:
 
 def versions(ws: Workspace, name: str) -> list[str]:
     folder = models_dir(ws) / name
-    found = [p.name for p in folder.glob("v*") if p.is_dir() and _VERSION.match(p.name)]
+    found = [p.name for p in folder.glob("v*") if p.is_dir() and _VERSION.fullmatch(p.name)]
     return sorted(found, key=lambda v: int(v[1:]))
 
 
