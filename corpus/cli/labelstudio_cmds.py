@@ -198,21 +198,55 @@ def project_push(
     batch_size: Annotated[
         int, typer.Option(min=1, max=50_000, help="Tasks per import request.")
     ] = 2000,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select",
+            help="Choose what to annotate next among sentences not yet in the project: "
+            "uncertain (the model's least sure first), diverse (the same, spread across "
+            "article groups and near-duplicates) or random. Use with --limit.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Trained model for --select uncertain/diverse (default: the model:NAME "
+            'pre-labeler in corpus.toml, else "default").',
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Send one task per sentence, with pre-labels as predictions, to the project.
 
     Idempotent and resumable: sentences already in the project are never sent again (also
-    after an interrupted push). Sentences with predicted events go first.
+    after an interrupted push). Sentences with predicted events go first; with --select, the
+    sentences a trained model is least sure of go first instead.
 
-    Examples: corpus project push; corpus project push --sample 500 --seed 7 --only-with-events
+    Examples: corpus project push; corpus project push --sample 500 --seed 7 --only-with-events;
+    corpus project push --select uncertain --limit 200
     """
     from corpus.labelstudio.client import LabelStudio
     from corpus.labelstudio.push import push_workspace
     from corpus.labelstudio.tasks import Selection
 
     ws = open_workspace(workspace, lock="project push")
+    ranker = None
+    if select is not None:
+        from corpus.errors import CorpusError
+        from corpus.train.select import make_ranker
+
+        if sample is not None:
+            raise CorpusError(
+                "--select and --sample both choose sentences: use one.",
+                "For a random choice use --select random --limit N.",
+            )
+        ranker = make_ranker(ws, select, model, seed)
     client = LabelStudio.connect(ws)
-    selection = Selection(limit=limit, sample=sample, seed=seed, only_with_events=only_with_events)
+    selection = Selection(
+        limit=limit, sample=sample, seed=seed, only_with_events=only_with_events, ranker=ranker
+    )
     progress = progress_bar("tasks")
     with progress:
         bar = progress.add_task("pushing", total=None)

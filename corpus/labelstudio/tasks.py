@@ -20,7 +20,7 @@ Offsets are code points into the sentence text, which is what Label Studio's tex
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,12 +56,17 @@ _CONTROL = regex.compile(r"[\p{GCB=Control}\p{GCB=CR}\p{GCB=LF}]")
 
 @dataclass(frozen=True)
 class Selection:
-    """Which sentences a push sends: all, only predicted-event ones, a seeded sample, first N."""
+    """Which sentences a push sends: all, only predicted-event ones, a seeded sample, first N.
+
+    `ranker` (used by `--select`, see corpus.train.select) orders the sentences not yet in the
+    project: given the sentences table and candidate row positions, it returns them in the order
+    to send; `limit` then keeps the first N of that order."""
 
     limit: int | None = None
     sample: int | None = None
     seed: int = 0
     only_with_events: bool = False
+    ranker: Callable[[pa.Table, np.ndarray], np.ndarray] | None = None
 
 
 @dataclass
@@ -358,6 +363,24 @@ def plan_push(
         candidates = np.sort(first)
     if selection.only_with_events:
         candidates = candidates[events[candidates]]
+    if selection.ranker is not None:
+        # Active learning ranks what is not yet in the project: each push sends the next best.
+        already = 0
+        if existing and len(candidates):
+            ids = sentences.column("sentence_id").take(_arrow_int64(candidates)).to_pylist()
+            keep = np.fromiter((s not in existing for s in ids), dtype=bool, count=len(ids))
+            already = int((~keep).sum())
+            candidates = candidates[keep]
+        candidates = np.asarray(selection.ranker(sentences, candidates), dtype=np.int64)
+        if selection.limit is not None:
+            candidates = candidates[: selection.limit]
+        return PushPlan(
+            positions=candidates,
+            total=n,
+            selected=len(candidates) + already,
+            already=already,
+            with_events=int(events[candidates].sum()),
+        )
     if selection.sample is not None and selection.sample < len(candidates):
         ids = sentences.column("sentence_id").to_pylist()
         keys = np.array([_sample_key(selection.seed, ids[i]) for i in candidates], np.uint64)
