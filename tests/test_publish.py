@@ -607,9 +607,13 @@ def test_a_killed_publish_leaves_no_version_and_is_cleaned_up(tmp_path):
 
 
 def _copy(src: Path, dst: Path) -> Path:
+    """A writable copy of a (read-only) release, to tamper with."""
     import shutil
 
+    from corpus.publish.manifest import make_writable
+
     shutil.copytree(src, dst)
+    make_writable(dst)
     return dst
 
 

@@ -77,6 +77,7 @@ def test_publish_verify_and_diff(ws, capsys):
 def test_verify_reports_a_tampered_release(ws, capsys):
     assert run("publish", "1.0.0", "--workspace", ws.root).exit_code == 0
     f = ws.releases_dir / "1.0.0" / "sentences" / "train.parquet"
+    f.chmod(0o644)  # read-only after publish (root could write anyway)
     f.write_bytes(f.read_bytes()[:-10] + b"0123456789")
     code, _, err = run_main(capsys, "verify", "1.0.0", "--workspace", ws.root)
     assert code == 1
@@ -131,6 +132,7 @@ def test_copy_to_an_fsspec_memory_target(ws):
 
 def test_copy_refuses_a_release_that_does_not_verify(ws, tmp_path, capsys):
     assert run("publish", "1.0.0", "--workspace", ws.root).exit_code == 0
+    (ws.releases_dir / "1.0.0" / "README.md").chmod(0o644)
     (ws.releases_dir / "1.0.0" / "README.md").write_text("edited", encoding="utf-8")
     code, _, err = run_main(
         capsys, "verify", "1.0.0", "--to", tmp_path / "t", "--workspace", ws.root

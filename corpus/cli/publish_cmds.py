@@ -110,7 +110,9 @@ def publish(
         )
     lic = report.manifest["license"]
     console.print(f"licence: {lic['id'] or 'other'} ({lic['rule']})")
-    console.print(f"Published [bold]{escape(str(report.path))}[/]")
+    for w in report.warnings:
+        console_err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    console.print(f"Published [bold]{escape(str(report.path))}[/] (read-only)")
     _copy_and_push(report.path, version, to, hub, retry_hint=True)
 
 
@@ -170,6 +172,8 @@ def diff(
 
     ws = None if _is_release(old) and _is_release(new) else open_workspace(workspace)
     rep = do_diff(release_dir(ws, old), release_dir(ws, new))
+    for w in rep.warnings:
+        console_err.print(f"[yellow]warning:[/] {w}", highlight=False)
     if as_json:
         console.print_json(json.dumps(rep.as_dict(), ensure_ascii=False))
         return

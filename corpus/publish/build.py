@@ -49,6 +49,8 @@ from corpus.publish.events import build_event_rows
 from corpus.publish.licenses import release_license, source_counts
 from corpus.publish.manifest import (
     CARD,
+    make_read_only,
+    make_writable,
     previous_version,
     read_manifest,
     version_key,
@@ -80,6 +82,7 @@ class PublishReport:
     previous: str | None
     changes: dict[str, Any] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def publish(
@@ -120,6 +123,7 @@ def publish(
                 "The release failed its own verification: " + "; ".join(problems[:5]),
                 "This is a bug in corpus publish; please report it with the workspace.",
             )
+        make_read_only(tmp)  # before the rename: the version appears read-only at once
         try:
             os.rename(tmp, final)
         except OSError as e:
@@ -128,6 +132,8 @@ def publish(
                 "Publish a new version.",
             ) from e
     except BaseException:
+        if tmp.exists():
+            make_writable(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     report.path = final
@@ -224,9 +230,15 @@ def _build(
     features = release_features(list(ontology.entity_types), list(ontology.event_types))
     (out / CARD).write_text(dataset_card(info, features), encoding="utf-8")
     manifest = write_manifest(out, {k: v for k, v in info.items() if k != "publish"})
-    return PublishReport(
+    report = PublishReport(
         version, out, written.rows, written.alignment, excluded, prev, changes, manifest
     )
+    if changes and not any(changes[k] for k in ("added", "removed", "relabelled", "moved_split")):
+        report.warnings.append(
+            f"Nothing changed since {prev}: the same sentences, labels and splits "
+            "(only the card or the tool version may differ)."
+        )
+    return report
 
 
 def _config_entries(ontology: Any, rows: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -449,6 +461,7 @@ def _cleanup_stale(releases_dir: Path) -> None:
         except PermissionError:
             alive = True
         if not alive:
+            make_writable(p)  # it may have been made read-only just before it was killed
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +92,27 @@ def read_manifest(path: Path) -> dict[str, Any]:
         return json.loads(mf.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ReleaseError(f"{mf} is not valid JSON ({e}).") from e
+
+
+_WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+
+
+def make_read_only(root: Path) -> None:
+    """Clear the write bits of every file and folder under `root` (and `root`): a published
+    release is not edited by accident (root can still write; `verify` catches that)."""
+    root = Path(root)
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        for name in [*filenames, *dirnames]:
+            p = Path(dirpath) / name
+            p.chmod(p.stat().st_mode & ~_WRITE)
+    root.chmod(root.stat().st_mode & ~_WRITE)
+
+
+def make_writable(root: Path) -> None:
+    """Give the owner write access again (to delete a copy or a failed build)."""
+    root = Path(root)
+    root.chmod(root.stat().st_mode | stat.S_IWUSR)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            p = Path(dirpath) / name
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)

@@ -13,7 +13,14 @@ import pyarrow.parquet as pq
 
 from corpus.errors import ReleaseError
 from corpus.publish.configs import CONFIGS
-from corpus.publish.manifest import CARD, MANIFEST, read_manifest, sha256_file, version_key
+from corpus.publish.manifest import (
+    CARD,
+    MANIFEST,
+    make_read_only,
+    read_manifest,
+    sha256_file,
+    version_key,
+)
 from corpus.publish.splits import SPLITS
 from corpus.publish.stats import label_counts
 from corpus.publish.validate import manifest_problems
@@ -161,6 +168,7 @@ class DiffReport:
     relabelled: list[str]
     moved_split: list[str]
     label_counts: dict[str, dict[str, dict[str, int]]]
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self, limit: int | None = None) -> dict[str, Any]:
         """Counts plus (up to `limit`) example ids of each kind of change."""
@@ -323,7 +331,7 @@ def diff(old_path: Path, new_path: Path, new_version: str | None = None) -> Diff
             }
             for lab in labels
         }
-    return DiffReport(
+    rep = DiffReport(
         old=old_m.get("version", str(old_path)),
         new=new_m.get("version", str(new_path)),
         added=sorted_ids(new_ids.filter(pa.array(~kept))),
@@ -332,6 +340,20 @@ def diff(old_path: Path, new_path: Path, new_version: str | None = None) -> Diff
         moved_split=sorted_ids(kept_ids.filter(moved)),
         label_counts=changes,
     )
+    if _newer(rep.old, rep.new):
+        rep.warnings.append(
+            f"{rep.old} is newer than {rep.new}: this shows what changed going back in time "
+            f"(`corpus diff {rep.new} {rep.old}` for the usual direction)."
+        )
+    return rep
+
+
+def _newer(a: str, b: str) -> bool:
+    """Whether version `a` is newer than `b` (False when either is not a version)."""
+    try:
+        return version_key(a) > version_key(b)
+    except ReleaseError:
+        return False
 
 
 # --- copy and push ------------------------------------------------------------------------------
@@ -394,6 +416,8 @@ def copy_release(path: Path, target: str) -> str:
             fs.makedirs(remote.rsplit("/", 1)[0], exist_ok=True)
             fs.put_file(str(path / rel), remote)
         _check_copy(fs, dest, url, path, files)
+        if _is_local(fs):
+            make_read_only(Path(dest))  # a local copy is as read-only as the release
     except OSError as e:
         raise ReleaseError(
             f"Cannot write the copy to {url}: {e.strerror or e}.",
@@ -419,6 +443,10 @@ def _check_copy(fs: Any, dest: str, url: str, path: Path, files: list[str]) -> N
                 f"{url}/{rel}: the copy's sha256 differs from the release.",
                 "Retry the copy: files that differ are written again.",
             )
+
+
+def _is_local(fs: Any) -> bool:
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
 
 def push_to_hub(
