@@ -222,10 +222,15 @@ def _annotation_rows(sid: str, aid: str, text: str, labels: list[Label], counter
     return rows
 
 
-def build_workspace(root: Path, n_articles: int = 24, extra: dict | None = None) -> Built:
+def build_workspace(
+    root: Path, n_articles: int = 24, extra: dict | None = None, baseline: bool = False
+) -> Built:
     """A workspace with articles (pairs share a near-duplicate group), sentences, predictions,
-    annotations and Label Studio state, as the upstream stages would leave it."""
+    annotations and Label Studio state, as the upstream stages would leave it. Publishing it
+    trains no baseline model unless `baseline` (it takes seconds; its own tests turn it on)."""
     ws = Workspace.init(root)
+    ws.config.setdefault("publish", {})["baseline"] = baseline
+    ws.save_config()
     articles, sentences, annotations, predictions = [], [], [], []
     ids: dict[str, str] = {}
     article_of: dict[str, str] = {}

@@ -166,3 +166,36 @@ def test_the_card_documents_the_events_config_and_its_offsets(published):
     assert "end-exclusive" in card and "code points" in card
     assert "exactly the `tokens` config's tokens" in card
     assert 'load_dataset("path/to/releases/1.0.0", "events")' in card
+
+
+# --- baseline scores -----------------------------------------------------------------------------
+
+
+def test_publish_trains_a_baseline_and_reports_f1_in_card_and_manifest(tmp_path):
+    built = build_workspace(tmp_path / "ws", baseline=True)
+    report = publish(built.ws, "1.0.0")
+    b = report.manifest["baseline"]
+    assert b["status"] == "computed" and b["train_sentences"] == report.rows["sentences"]["train"]
+    assert b["arguments_model"] in ("learned", "rules")
+    for split in ("validation", "test"):
+        sc = b["scores"][split]
+        assert sc["sentences"] == report.rows["sentences"][split]
+        for kind in ("entity", "trigger", "argument"):
+            assert 0.0 <= sc[kind]["f1"] <= 1.0
+            gold = sc[kind]["tp"] + sc[kind]["fn"]
+            assert gold > 0  # every split has gold spans and arguments to score against
+    card = (report.path / "README.md").read_text(encoding="utf-8")
+    assert "## Baseline scores" in card
+    test = b["scores"]["test"]
+    assert (
+        f"| test | {test['sentences']:,} | {test['entity']['f1']:.3f} | "
+        f"{test['trigger']['f1']:.3f} | {test['argument']['f1']:.3f} |"
+    ) in card
+
+
+def test_a_baseline_turned_off_says_not_computed(published):
+    _, report = published  # build_workspace turns the baseline off
+    assert report.manifest["baseline"]["status"] == "not computed"
+    assert "turned off" in report.manifest["baseline"]["reason"]
+    card = (report.path / "README.md").read_text(encoding="utf-8")
+    assert "## Baseline scores\n\nNot computed: turned off" in card

@@ -69,6 +69,16 @@ def publish(
             show_default=False,
         ),
     ] = None,
+    baseline: Annotated[
+        bool | None,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="Train the default learned model on the train split and put its entity, "
+            "trigger and argument F1 on validation and test in the card (default: [publish] "
+            "baseline in corpus.toml, else on).",
+            show_default=False,
+        ),
+    ] = None,
     to: ToOpt = None,
     hub: HubOpt = None,
     workspace: WorkspaceOpt = None,
@@ -85,7 +95,12 @@ def publish(
     ws = open_workspace(workspace, lock="publish")
     with console_err.status("publishing", spinner="dots") as status:
         report = do_publish(
-            ws, version, message, license=license, on_step=lambda s: status.update(s)
+            ws,
+            version,
+            message,
+            license=license,
+            baseline=baseline,
+            on_step=lambda s: status.update(s),
         )
     table = Table(title=f"release {version}")
     table.add_column("config")
@@ -108,6 +123,16 @@ def publish(
             f"since {report.previous}: +{c['added']:,} added, -{c['removed']:,} removed, "
             f"{c['relabelled']:,} relabelled"
         )
+    b = report.manifest["baseline"]
+    if b["status"] == "computed":
+        for split, sc in b["scores"].items():
+            if "entity" in sc:
+                console.print(
+                    f"baseline on {split}: entity F1 {sc['entity']['f1']:.3f}, trigger F1 "
+                    f"{sc['trigger']['f1']:.3f}, argument F1 {sc['argument']['f1']:.3f}"
+                )
+    else:
+        console.print(f"baseline: not computed ({b['reason']})")
     lic = report.manifest["license"]
     console.print(f"licence: {lic['id'] or 'other'} ({lic['rule']})")
     for w in report.warnings:

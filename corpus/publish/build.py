@@ -37,6 +37,7 @@ import corpus
 from corpus.errors import ReleaseError
 from corpus.io import require
 from corpus.publish.annotations import Adjudicated, adjudicated, check_labels
+from corpus.publish.baselines import baseline_scores, not_computed
 from corpus.publish.card import dataset_card
 from corpus.publish.configs import (
     CONFIGS,
@@ -91,11 +92,13 @@ def publish(
     message: str = "",
     *,
     license: str | None = None,
+    baseline: bool | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> PublishReport:
     """Build `releases/VERSION/` from the workspace's annotations (see the module docstring).
 
     `license`: the release licence (SPDX id), overriding the one derived from the sources.
+    `baseline`: train and score the baseline model (default: `[publish] baseline`, else yes).
     """
     step = on_step or (lambda _msg: None)
     version_key(version)
@@ -115,7 +118,7 @@ def publish(
     tmp = releases / f"{TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        report = _build(ws, version, message, tmp, step, license)
+        report = _build(ws, version, message, tmp, step, license, baseline)
         step("verifying")
         problems = verify(tmp).problems
         if problems:
@@ -157,6 +160,7 @@ def _build(
     out: Path,
     step: Callable[[str], None],
     license: str | None = None,
+    baseline: bool | None = None,
 ) -> PublishReport:
     """The steps of a publish, in order; each one's inputs and outputs are explicit."""
     from corpus.ontology import load_ontology
@@ -184,6 +188,14 @@ def _build(
     )
     written = _write_configs(out, table, articles, order, split_sorted, ontology, step)
     del table
+
+    if baseline is None:
+        baseline = bool(ws.section("publish").get("baseline", True))
+    if baseline:
+        step("training the baseline model")
+        baseline_info = baseline_scores(out, ontology)
+    else:
+        baseline_info = not_computed("turned off (--no-baseline or [publish] baseline = false)")
 
     step("documenting")
     changes = None
@@ -219,6 +231,7 @@ def _build(
         ),
         "prelabelers": prelabelers(ws),
         "excluded": excluded,
+        "baseline": baseline_info,
         "token_alignment": written.alignment,
         "label_counts": written.counts,
         "rows": written.rows,

@@ -276,6 +276,41 @@ def _sources(info: dict[str, Any]) -> list[str]:
     return out
 
 
+def _baseline(info: dict[str, Any]) -> list[str]:
+    b = info.get("baseline") or {"status": "not computed", "reason": "not recorded"}
+    out = ["## Baseline scores\n"]
+    if b["status"] != "computed":
+        out.append(f"Not computed: {b['reason']}.\n")
+        return out
+    sample = (
+        f" (a fixed sample of {b['train_sentences']:,} of its {b['train_sentences_in_split']:,})"
+        if b["train_sentences"] < b["train_sentences_in_split"]
+        else ""
+    )
+    out.append(
+        f"The default learned model ({b['model']}) trained on the train split"
+        f"{sample}, scored with exact matching: a span counts when its start, end and label "
+        f"match; an argument when its role, its entity span and its trigger (span and event "
+        f"type) match. Arguments are predicted on the model's own spans by the "
+        f"`{b['arguments_model']}` argument pre-labeler. The bar to beat:\n"
+    )
+    out.append("| split | sentences | entity F1 | trigger F1 | argument F1 |")
+    out.append("|---|---:|---:|---:|---:|")
+    for split, sc in b["scores"].items():
+        if sc.get("status") == "not computed":
+            out.append(f"| {split} | — | {sc['reason']} | | |")
+            continue
+        out.append(
+            f"| {split} | {sc['sentences']:,} | {_fmt(sc['entity']['f1'])} | "
+            f"{_fmt(sc['trigger']['f1'])} | {_fmt(sc['argument']['f1'])} |"
+        )
+    out.append(
+        "\nPrecision, recall and counts are in `manifest.json` (`baseline`). Reproduce: "
+        "`corpus train --release VERSION`.\n"
+    )
+    return out
+
+
 def _changes(info: dict[str, Any]) -> list[str]:
     out: list[str] = []
     out.append("## Changes since the previous version\n")
@@ -336,6 +371,7 @@ SECTIONS = (
     _splits,
     _tokens,
     _events,
+    _baseline,
     _changes,
     _provenance,
 )
