@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from corpus.cli import app, main
+from corpus.errors import SourceError
 from corpus.ids import content_id
 from corpus.ingest.run import IngestOptions, ingest
 from corpus.schemas import ARTICLES, QUARANTINE
@@ -446,3 +447,39 @@ def test_quarantine_rows_of_different_content_at_one_location_are_all_kept(ws, t
     run(ws, path)
     assert len(quarantined(ws)) == 2
     assert [q["raw_bytes"] for q in quarantined(ws)] == [None, None]  # they decoded
+
+
+_piece = st.sampled_from(
+    [
+        '"', '""', ",", "\t", "\n", "\r\n", "{", "}", "[", "]", ":", '"text"', '"id"', "id,text\n",
+        TEXTS[1], TEXTS[2][:40], "\\ud800", "\\u0627", "\ufeff", "\x00", "abc", " ",
+    ]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    pieces=st.lists(_piece, max_size=40),
+    junk=st.binary(max_size=8),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-be", "cp1256"]),
+    fmt=st.sampled_from(["jsonl", "csv", "tsv", "json"]),
+)
+def test_property_any_bytes_never_crash_and_every_row_is_counted(
+    tmp_path_factory, pieces, junk, encoding, fmt
+):
+    ws = Workspace.init(tmp_path_factory.mktemp("fuzz"))
+    path = ws.root / f"in.{fmt}"
+    text = "".join(pieces)
+    path.write_bytes(text.encode(encoding, "replace") + junk)
+    try:
+        (report,) = run(ws, path)
+    except SourceError as e:  # a clear error for a CSV header that cannot be parsed
+        assert fmt in ("csv", "tsv") and '"' in text and "header line" in e.message
+        assert not ws.articles_path.exists()
+        return
+    c = report.counts
+    assert c.accepted + c.duplicate + c.quarantined == c.read
+    assert len(articles(ws)) == c.accepted
+    assert len(quarantined(ws)) == c.quarantined

@@ -401,6 +401,24 @@ class SourceReader:
         self.skipped: list[str] = []
         self.total = self._total()
         self.position = 0
+        if self.format in ("csv", "tsv"):
+            self._csv_header()  # a file without a usable header fails before anything is written
+
+    def _csv_header(self) -> list[str] | None:
+        enc = resolve_encoding(self.requested_encoding, _head(self.path))
+        stream, raw = _open_binary(self.path)
+        with raw, stream:
+            delimiter = "\t" if self.format == "tsv" else ","
+            lines = (line.text for line in self._lines(enc, stream))
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)
+            try:
+                return next(reader, None)
+            except csv.Error as e:
+                raise SourceError(
+                    str(self.path),
+                    f"the CSV header line cannot be parsed ({e})",
+                    "Fix the quotes of the first line (the column names).",
+                ) from e
 
     @property
     def encoding(self) -> str:
