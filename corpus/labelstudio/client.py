@@ -30,6 +30,11 @@ PROJECT_STATE = "project"
 EMBEDDED = "embedded"
 LIST_PAGE = 1000  # tasks per listing request (keyset pagination on the task id)
 IMPORT_TIMEOUT = 600.0  # one bulk import request; a 2,000-task batch takes 2-4 s
+# A server that stops answering must not hang a command: every request has a connect and a read
+# timeout (CORPUS_LS_TIMEOUT seconds, default 60; bulk imports get IMPORT_TIMEOUT to read).
+CONNECT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = 60.0
+TIMEOUT_ENV = "CORPUS_LS_TIMEOUT"
 RETRIES = 5  # per batch, on 5xx / 429 / connection errors, with exponential backoff
 RELATIONS_KEY = "relations"  # the <Relations> block in config_labels()
 
@@ -64,6 +69,39 @@ def _server_message(body: Any) -> str:
     return str(body)[:1000]
 
 
+def request_timeout() -> float:
+    """Seconds a request may wait for an answer: CORPUS_LS_TIMEOUT, else 60."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise LabelStudioError(
+            f"{TIMEOUT_ENV}={raw!r} is not a number of seconds above 0.",
+            hint=f"Set {TIMEOUT_ENV} to e.g. 120, or unset it (default {DEFAULT_TIMEOUT:.0f}).",
+        )
+    return value
+
+
+def check_url(url: str, origin: str) -> None:
+    """A clear error for an address httpx cannot use (rather than a traceback later)."""
+    where = {"env": "LABEL_STUDIO_URL", "config": "[label_studio] url in corpus.toml"}.get(
+        origin, "The Label Studio URL"
+    )
+    try:
+        parsed = httpx.URL(url)
+        ok = parsed.scheme in ("http", "https") and bool(parsed.host)
+        problem = "it needs http:// or https:// and a host"
+    except (httpx.InvalidURL, ValueError) as e:
+        ok, problem = False, str(e)
+    if not ok:
+        raise LabelStudioError(
+            f"{where} {url!r} is not a usable address ({problem}).",
+            hint="Use the server's base address, e.g. http://localhost:8080.",
+        )
+
+
 def task_sentence_id(task: dict[str, Any]) -> str:
     return str((task.get("data") or {}).get("sentence_id") or "")
 
@@ -90,7 +128,9 @@ class LabelStudio:
         transport: httpx.BaseTransport | None = None,
         retry_wait: float = 1.0,
     ):
+        check_url(url, origin)
         self.url = url.rstrip("/")
+        self.timeout = request_timeout()
         self.workspace = workspace
         self.origin = origin  # "embedded" | "env" | "config" | "explicit"
         self.retry_wait = retry_wait
@@ -98,7 +138,7 @@ class LabelStudio:
         local = httpx.URL(self.url).host in ("127.0.0.1", "localhost", "::1")
         self._http = httpx.Client(
             base_url=self.url,
-            timeout=httpx.Timeout(60.0, read=IMPORT_TIMEOUT),
+            timeout=httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
             transport=transport,
             trust_env=not local,  # a proxy from the environment must not catch 127.0.0.1
         )
@@ -112,7 +152,10 @@ class LabelStudio:
             from label_studio_sdk import LabelStudio as SDK
 
             self._sdk_client = SDK(
-                base_url=self.url, api_key=self._api_key, httpx_client=self._http, timeout=60.0
+                base_url=self.url,
+                api_key=self._api_key,
+                httpx_client=self._http,
+                timeout=self.timeout,
             )
         return self._sdk_client
 
@@ -197,7 +240,9 @@ class LabelStudio:
             return LabelStudioError(
                 f"Not found while trying to {what} (HTTP 404: {msg})",
                 url=self.url,
-                hint="Was the project deleted in Label Studio? Run `corpus project create`.",
+                hint="Was the project deleted in Label Studio? Run `corpus project create`."
+                if "project" in what
+                else None,
             )
         if status is not None and status >= 500:
             return LabelStudioError(
@@ -209,7 +254,31 @@ class LabelStudio:
             f"Label Studio refused to {what} (HTTP {status}: {msg})", url=self.url
         )
 
+    def _not_label_studio(self, what: str, r: httpx.Response) -> LabelStudioError | None:
+        """An error when `r` is not an answer of Label Studio's API (which always sends JSON),
+        e.g. a web page at a wrong LABEL_STUDIO_URL; None when it is JSON (or empty)."""
+        ctype = r.headers.get("content-type", "")
+        if "json" in ctype or not r.content:
+            return None
+        return LabelStudioError(
+            f"The server does not answer like Label Studio's API: asked to {what}, it sent "
+            f"HTTP {r.status_code} {ctype.split(';')[0].strip() or 'without a content type'} "
+            "instead of JSON",
+            url=self.url,
+            hint="Check LABEL_STUDIO_URL: the base address of a Label Studio server, e.g. "
+            "http://localhost:8080 (no path), or unset it to use the embedded server.",
+        )
+
     def _unreachable(self, what: str, exc: Exception) -> LabelStudioError:
+        if isinstance(exc, httpx.TimeoutException):
+            limit = self.timeout if not isinstance(exc, httpx.ConnectTimeout) else CONNECT_TIMEOUT
+            return LabelStudioError(
+                f"Label Studio did not answer within {min(limit, self.timeout):g} s while "
+                f"trying to {what} ({type(exc).__name__})",
+                url=self.url,
+                hint="The server may be frozen or overloaded: check it (embedded: `corpus server "
+                f"status`, .corpus/label-studio.log); {TIMEOUT_ENV}=SECONDS waits longer.",
+            )
         hint = (
             "Start it with `corpus server start`."
             if self.origin == EMBEDDED
@@ -245,6 +314,8 @@ class LabelStudio:
             r = self._http.request(method, path, headers=self._headers(), **kw)
         except httpx.TransportError as e:
             raise self._unreachable(what, e) from None
+        if (bad := self._not_label_studio(what, r)) is not None:
+            raise bad
         if r.status_code not in ok:
             try:
                 body = r.json()
@@ -497,6 +568,7 @@ class LabelStudio:
                     params={"return_task_ids": "true"},
                     content=json.dumps(pending, ensure_ascii=False).encode("utf-8"),
                     headers={**self._headers(), "Content-Type": "application/json"},
+                    timeout=httpx.Timeout(IMPORT_TIMEOUT, connect=CONNECT_TIMEOUT),
                 )
             except httpx.TransportError as e:
                 failures.append(f"{type(e).__name__}: {e}")
