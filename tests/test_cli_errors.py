@@ -98,3 +98,21 @@ def test_markup_in_messages_is_not_interpreted(tmp_path, capsys):
     odd.mkdir()
     code, _, err = main_exit(["status", "-w", odd], capsys)
     assert code == 1 and "[bold]x" in err
+
+
+def test_quarantine_of_an_unknown_stage_is_an_error(ws, capsys):
+    code, _, err = main_exit(["quarantine", "bogus", "-w", ws.root], capsys)
+    assert code == 1 and "No stage 'bogus'" in one_error_line(err) and "ingest" in err
+    code, out, _ = main_exit(["quarantine", "pull", "-w", ws.root], capsys)
+    assert code == 0 and "No quarantined rows for pull" in out
+
+
+def test_quarantine_rows_are_shown_as_data_not_markup(ws, capsys):
+    from corpus.quarantine import Quarantine
+    from corpus.types import QuarantinedRow
+
+    q = Quarantine(ws.quarantine_dir, "ingest")
+    q.add(QuarantinedRow(source="[red]feed[/red].jsonl", location="line 3", reason="bad [b]x[/b]"))
+    q.flush()
+    code, out, _ = main_exit(["quarantine", "ingest", "-w", ws.root], capsys)
+    assert code == 0 and "[red]feed[/red].jsonl" in out and "[b]x[/b]" in out

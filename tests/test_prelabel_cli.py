@@ -145,11 +145,14 @@ def test_unknown_prelabeler_is_an_error(tmp_path, capsys):
     assert not ws.predictions_path.exists()
 
 
-def test_missing_model_folder_falls_back_to_the_lexicon_visibly(tmp_path):
+def test_missing_model_folder_is_an_error_unless_a_fallback_is_asked_for(tmp_path, capsys):
     ws = make_workspace(tmp_path)
-    result = run(ws, "prelabel", "--prelabeler", "hf:models/none")
+    code, out = run_main(["prelabel", "-p", "hf:models/none", "--workspace", str(ws.root)], capsys)
+    assert code == 1 and "no model folder at" in out and "--fallback lexicon" in out
+    assert not ws.predictions_path.exists()
+    result = run(ws, "prelabel", "--prelabeler", "hf:models/none", "--fallback", "lexicon")
     assert result.exit_code == 0, result.output
-    assert "no model folder at" in result.output and "using the lexicon" in result.output
+    assert "no model folder at" in result.output and "using 'lexicon'" in result.output
     assert set(pq.read_table(ws.predictions_path).column("source").to_pylist()) == {"lexicon"}
 
 

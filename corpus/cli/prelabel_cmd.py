@@ -29,7 +29,8 @@ def _open_prelabeler(ws: Workspace, spec: str | None, model_fallback: str | None
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        prelabeler = get_prelabeler(spec, ws, model_fallback=model_fallback)
+        # fallback=False: an unavailable source is an error unless --fallback names another.
+        prelabeler = get_prelabeler(spec, ws, fallback=False, model_fallback=model_fallback)
     for w in caught:
         console_err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     return prelabeler
@@ -64,7 +65,8 @@ def prelabel(
         str | None,
         typer.Option(
             "--fallback",
-            help='Pre-labeler to use when a "model:NAME" model is missing or stale (e.g. '
+            help="Pre-labeler to use when the chosen one cannot run: a missing or stale "
+            '"model:NAME", a missing "hf:PATH" folder, camel-tools data not installed (e.g. '
             "lexicon). Without it, that is an error.",
             show_default=False,
         ),

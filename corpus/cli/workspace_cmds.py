@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from corpus.cli.app import WorkspaceOpt, app, console, open_workspace
+from corpus.errors import CorpusError
 from corpus.workspace import Workspace
+
+# The stages that set bad rows aside in data/quarantine/<stage>.parquet.
+QUARANTINE_STAGES = frozenset({"ingest", "prelabel", "push", "pull"})
 
 
 @app.command()
@@ -23,7 +29,7 @@ def init(
     Example: corpus init my-corpus
     """
     ws = Workspace.init(directory, name=name)
-    console.print(f"Workspace ready at [bold]{ws.root}[/] (config: corpus.toml)")
+    console.print(f"Workspace ready at [bold]{escape(str(ws.root))}[/] (config: corpus.toml)")
 
 
 def workspace_status(ws: Workspace) -> dict:
@@ -67,7 +73,7 @@ def status(
     if as_json:
         console.print_json(json.dumps(info, ensure_ascii=False))
         return
-    console.print(f"workspace {ws.root}", soft_wrap=True)
+    console.print(Text(f"workspace {ws.root}"), soft_wrap=True)
     table = Table()
     table.add_column("stage")
     table.add_column("rows", justify="right")
@@ -80,9 +86,9 @@ def status(
     console.print(table)
     if "label_studio_project" in info:
         p = info["label_studio_project"]
-        console.print(f"Label Studio project {p.get('project_id')} at {p.get('url')}")
+        console.print(Text(f"Label Studio project {p.get('project_id')} at {p.get('url')}"))
     if info.get("releases"):
-        console.print("releases: " + ", ".join(info["releases"]))
+        console.print(Text("releases: " + ", ".join(info["releases"])))
 
 
 @app.command()
@@ -99,13 +105,17 @@ def quarantine(
 
     ws = open_workspace(workspace)
     path = ws.quarantine_dir / f"{stage}.parquet"
+    known = sorted(QUARANTINE_STAGES | {p.stem for p in ws.quarantine_dir.glob("*.parquet")})
+    if stage not in known:
+        raise CorpusError(f"No stage {stage!r} sets rows aside.", f"Stages: {', '.join(known)}.")
     if not path.exists():
         console.print(f"No quarantined rows for {stage}.")
         return
     rows = pq.read_table(path).to_pylist()
-    table = Table(title=f"quarantine/{stage}: {len(rows):,} row(s) in {path}")
+    table = Table(title=Text(f"quarantine/{stage}: {len(rows):,} row(s) in {path}"))
     for col in ("source", "location", "reason"):
         table.add_column(col, overflow="fold")
     for r in rows[: limit or None]:
-        table.add_row(r["source"], r["location"], r["reason"])
+        # Cells are data (file names, raw text): never read as rich markup.
+        table.add_row(*(Text(str(r[c] or "")) for c in ("source", "location", "reason")))
     console.print(table)

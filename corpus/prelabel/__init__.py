@@ -59,7 +59,10 @@ class PrelabelerUnavailable(PrelabelerError):
     """An optional source (camel-tools data, a model folder) is not installed; `reason` says why."""
 
     def __init__(self, spec: str, reason: str):
-        super().__init__(f"Pre-labeler {spec!r} is not available: {reason}")
+        super().__init__(
+            f"Pre-labeler {spec!r} is not available: {reason}",
+            "Install what it needs, or pass `--fallback lexicon` to use the lexicon instead.",
+        )
         self.spec = spec
         self.reason = reason
 
@@ -82,8 +85,9 @@ def get_prelabeler(
     (a model trained with `corpus train`, in the workspace's models/NAME/).
 
     An optional source that is missing falls back to the lexicon with a warning naming what is
-    missing; with `fallback=False` it raises PrelabelerUnavailable instead. A trained model that
-    is missing or was trained on another ontology is an error: it falls back only when
+    missing; with `fallback=False` it raises PrelabelerUnavailable instead (the command line's
+    way: a pre-labeler asked for by name never silently becomes another). A trained model that
+    is missing or was trained on another ontology is an error. Either falls back when
     `model_fallback` names another pre-labeler (e.g. "lexicon"), with a warning.
     """
     if spec is None:
@@ -114,6 +118,9 @@ def get_prelabeler(
 
             return HFPrelabeler.from_spec(spec, workspace)
     except PrelabelerUnavailable as e:
+        if model_fallback and model_fallback != spec:  # asked for by name: used, with a warning
+            warnings.warn(f"{e.message}; using {model_fallback!r} instead.", stacklevel=2)
+            return get_prelabeler(model_fallback, workspace, fallback=False)
         if not fallback:
             raise
         warnings.warn(f"{e.message}; using the lexicon pre-labeler instead.", stacklevel=2)
