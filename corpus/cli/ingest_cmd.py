@@ -13,6 +13,28 @@ from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_
 from corpus.ingest.sources import FORMATS
 
 
+def _license_option(value: str | None) -> str | None:
+    from corpus.licenses import HINT, is_license
+
+    if value is not None and not is_license(value):
+        raise typer.BadParameter(f"{value!r} is not an SPDX licence id. {HINT}")
+    return value
+
+
+def _encoding_option(value: str | None) -> str | None:
+    import codecs
+
+    if value is not None and value.strip().lower() != "auto":
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise typer.BadParameter(
+                f"unknown encoding {value!r}: use auto, or a name such as utf-8, utf-16, "
+                "windows-1256."
+            ) from None
+    return value
+
+
 @app.command("ingest")
 def ingest_cmd(
     sources: Annotated[
@@ -55,6 +77,7 @@ def ingest_cmd(
             "pages such as windows-1256) or a name like utf-8, utf-16, windows-1256 "
             "(default from corpus.toml: auto).",
             show_default=False,
+            callback=_encoding_option,
         ),
     ] = None,
     license: Annotated[
@@ -64,6 +87,7 @@ def ingest_cmd(
             help="SPDX licence id of the sources (e.g. CC-BY-4.0), recorded on their articles "
             'and for their source name (also: corpus.toml [sources."NAME"] license).',
             show_default=False,
+            callback=_license_option,
         ),
     ] = None,
     min_arabic_ratio: Annotated[

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,11 +16,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from corpus.errors import CorpusError
 from corpus.ids import content_id
 from corpus.ingest.dedup import NearDuplicateIndex
 from corpus.ingest.sources import RawRecord, SourceReader
 from corpus.io import ParquetSink, iter_batches
+from corpus.licenses import check_license
 from corpus.quarantine import Quarantine, printable
 from corpus.schemas import ARTICLES
 from corpus.text import arabic_ratio, canonicalize
@@ -112,23 +111,6 @@ class SourceReport:
     id_conflicts: int = 0  # quarantined as "already ingested with different text"
     already_quarantined: int = 0  # quarantined rows that an earlier run had kept already
     notes: list[str] = field(default_factory=list)  # warnings for the user
-
-
-# An SPDX licence id (CC-BY-4.0, MIT, LicenseRef-agency-terms) or a simple expression of ids
-# joined by AND / OR / WITH. Matched whole: "CC-BY-4.0\n" is not a licence.
-_SPDX_ID = r"[A-Za-z0-9](?:[A-Za-z0-9.+-]*[A-Za-z0-9+])?"
-_SPDX = re.compile(rf"{_SPDX_ID}(?: (?:AND|OR|WITH) {_SPDX_ID})*")
-
-
-def check_license(value: object, where: str) -> str:
-    """`value` if it is shaped like an SPDX licence id or expression, else a clear error."""
-    if isinstance(value, str) and _SPDX.fullmatch(value):
-        return value
-    raise CorpusError(
-        f"{where}: {value!r} is not an SPDX licence id",
-        "Use an id from https://spdx.org/licenses/ such as CC-BY-4.0, CC-BY-SA-4.0, CC0-1.0 or "
-        "MIT, or LicenseRef-NAME for other terms.",
-    )
 
 
 def get_path(obj: dict[str, Any], path: str) -> Any:
