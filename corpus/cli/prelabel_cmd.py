@@ -5,19 +5,13 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
 
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
 from corpus.errors import CorpusError
-from corpus.io import ParquetSink, count_rows, iter_batches, require
 from corpus.lock import temp_path
-from corpus.ontology import label_config_xml, load_ontology
-from corpus.quarantine import Quarantine
-from corpus.schemas import PREDICTIONS
 from corpus.workspace import Workspace
 
 BATCH_SENTENCES = 4096  # ~0.5 MB of text per batch: memory stays flat however big the corpus
@@ -95,7 +89,16 @@ def prelabel(
 
     Example: corpus prelabel --prelabeler lexicon
     """
+    # Imported here, not at the top: pyarrow and the ontology's YAML parser take ~0.3 s to
+    # load, which `corpus --help` and every other command would pay.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from corpus.io import ParquetSink, count_rows, iter_batches, require
+    from corpus.ontology import load_ontology
     from corpus.prelabel import prelabel_batch
+    from corpus.quarantine import Quarantine
+    from corpus.schemas import PREDICTIONS
 
     ws = open_workspace(workspace, lock="prelabel")
     source = require(ws.sentences_path, "corpus segment")
@@ -151,7 +154,9 @@ def prelabel(
         console.print(f"[yellow]{bad:,} invalid spans quarantined[/] -> {q_rel}")
 
 
-def _count(values: pa.Array, value: str) -> int:
+def _count(values: Any, value: str) -> int:  # a pyarrow array
+    import pyarrow.compute as pc
+
     if not len(values):
         return 0
     return pc.sum(pc.equal(values, value)).as_py() or 0
@@ -185,6 +190,8 @@ def ontology_check(path: OntologyFileArg = None, workspace: WorkspaceOpt = None)
     Example: corpus ontology check annotation_configs/conflict_events.yaml
     """
     file = _ontology_file(path, workspace)
+    from corpus.ontology import label_config_xml, load_ontology  # YAML: loaded when needed
+
     onto = load_ontology(file)
     console.print(
         f"Ontology {onto.name!r} version {onto.version} is valid ({file}): "
@@ -223,6 +230,8 @@ def ontology_render(
     Example: corpus ontology render -o project.xml
     """
     file = _ontology_file(path, workspace)
+    from corpus.ontology import label_config_xml, load_ontology  # YAML: loaded when needed
+
     xml = label_config_xml(load_ontology(file))
     if output is not None and str(output) == "-":
         sys.stdout.write(xml)

@@ -6,13 +6,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
-from corpus.io import require
-from corpus.schemas import ANNOTATIONS
 from corpus.workspace import Workspace
 
 JsonOpt = Annotated[
@@ -169,7 +166,7 @@ def pull(
         client=client,
     )
     _print_pull(report, "pull")
-    table = pq.read_table(ws.annotations_path, schema=ANNOTATIONS)
+    table = _annotations(ws)
     policy, reviewer = workspace_policy(ws)
     ready = adjudicate(table, policy=policy, reviewer=reviewer).num_rows
     conflicts = len(find_conflicts(table))
@@ -195,7 +192,23 @@ def _project_id(ws: Workspace) -> int:
 
 
 def _annotations(ws: Workspace):
-    return pq.read_table(require(ws.annotations_path, "corpus pull"), schema=ANNOTATIONS)
+    """The pulled annotations; a damaged file is an error naming it."""
+    # pyarrow is imported by the commands that need it: `corpus --help` stays fast.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpus.errors import CorpusError
+    from corpus.io import require
+    from corpus.schemas import ANNOTATIONS
+
+    path = require(ws.annotations_path, "corpus pull")
+    try:
+        return pq.read_table(path, schema=ANNOTATIONS)
+    except (pa.ArrowException, OSError) as e:
+        raise CorpusError(
+            f"{path} is not a readable annotations file ({e}).",
+            "Re-create it from Label Studio with `corpus pull --full`.",
+        ) from e
 
 
 def _write_json(path: Path | None, report: dict) -> None:
@@ -280,6 +293,8 @@ def quality(workspace: WorkspaceOpt = None, json_path: JsonOpt = None) -> None:
 
     ws = open_workspace(workspace)
     annotations = _annotations(ws)
+    from corpus.io import require
+
     report = quality_report(annotations, require(ws.predictions_path, "corpus prelabel"))
     console.print(f"{report['annotations_compared']:,} annotations compared ({report['basis']})")
     table = Table(title="pre-label quality")

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 
 from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_bar
 from corpus.errors import CorpusError, WorkspaceConfigError
-from corpus.io import ParquetSink, count_rows, iter_batches, require
-from corpus.schemas import SENTENCES
-from corpus.segment.spans import segment_batch
 from corpus.workspace import CONFIG_NAME, Workspace
 
 BATCH_ARTICLES = 512  # ~1.5 MB of text per batch: memory stays flat however big the corpus
@@ -50,6 +45,15 @@ def segment(
 
     Example: corpus segment --max-chars 400
     """
+    # Imported here, not at the top: pyarrow and the segmenter's patterns take ~0.3 s to load,
+    # which `corpus --help` and every other command would pay.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpus.io import ParquetSink, count_rows, iter_batches, require
+    from corpus.schemas import SENTENCES
+    from corpus.segment.spans import segment_batch
+
     ws = open_workspace(workspace, lock="segment")
     limit = configured_max_chars(ws) if max_chars is None else max_chars
     source = require(ws.articles_path, "corpus ingest SOURCE")

@@ -33,8 +33,25 @@ def init(
 
 
 def workspace_status(ws: Workspace) -> dict:
-    """Counts for every stage present in the workspace (also used by tests and scripts)."""
-    from corpus.io import count_rows
+    """Counts for every stage present in the workspace (also used by tests and scripts).
+
+    A file that cannot be read counts as None (shown as "unreadable").
+    """
+
+    def count_rows(path: Path) -> int | None:
+        # From the footer, without pyarrow: importing it would cost more than the whole command.
+        from corpus.footer import parquet_num_rows
+
+        try:
+            return parquet_num_rows(path)
+        except (ValueError, OSError):
+            pass
+        from corpus.io import count_rows as arrow_count
+
+        try:
+            return arrow_count(path)
+        except Exception:  # noqa: BLE001 - a damaged file is a finding of status, not a crash
+            return None
 
     out: dict = {"workspace": str(ws.root), "stages": {}}
     for stage, path in [
@@ -77,10 +94,14 @@ def status(
     table = Table()
     table.add_column("stage")
     table.add_column("rows", justify="right")
+
+    def shown(n: int | None) -> str:
+        return "unreadable" if n is None else f"{n:,}"
+
     for stage, n in info["stages"].items():
-        table.add_row(stage, f"{n:,}")
+        table.add_row(stage, shown(n))
     for stage, n in info.get("quarantine", {}).items():
-        table.add_row(f"quarantine/{stage}", f"{n:,}")
+        table.add_row(f"quarantine/{stage}", shown(n))
     if not info["stages"]:
         table.add_row("(nothing yet)", "run `corpus ingest SOURCE`")
     console.print(table)
