@@ -50,8 +50,9 @@ _TOP_KEYS = (
     "event_types",
     "roles",
     "choices",
+    "choice_required",
 )
-_LABEL_KEYS = ("hotkey", "color", "en", "ar")
+_LABEL_KEYS = ("hotkey", "color", "en", "ar", "name_ar")
 
 
 def default_ontology_path() -> Path:
@@ -68,6 +69,7 @@ class LabelInfo:
     ar: str = ""
     hotkey: str | None = None
     color: str | None = None
+    name_ar: str = ""  # short Arabic name shown beside the value on buttons and in tables
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +91,7 @@ class Ontology:
     hash: str
     info: dict[tuple[str, str], LabelInfo] = field(repr=False)  # (kind, name) -> description
     path: str = ""
+    choice_required: bool = False  # the sentence choice must be made before submitting
 
     def __post_init__(self) -> None:
         # kind_of runs once per predicted span: keep a label -> kind table.
@@ -267,6 +270,7 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
             ar=c.text(body.get("ar"), f"{where}.ar", body, "ar"),
             hotkey=hotkey,
             color=color,
+            name_ar=c.text(body.get("name_ar"), f"{where}.name_ar", body, "name_ar"),
         )
         return body
 
@@ -347,6 +351,10 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
             raise c.fail("choices", f"{chname!r} is not a valid choice value", choices_doc, chname)
         label_info("choice", chname, body, choices_doc)
 
+    choice_required = doc.get("choice_required", False)
+    if not isinstance(choice_required, bool):
+        raise c.fail("choice_required", "expected true or false", doc, "choice_required")
+
     canonical = {
         "name": name,
         "version": str(version),
@@ -356,10 +364,15 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
         "event_types": event_types,
         "roles": role_fillers,
         "choices": list(choices_doc),
+        # Arabic names and choice_required only when set: older ontologies keep their hash.
         "labels": sorted(
-            [k[0], k[1], v.en, v.ar, v.hotkey or "", v.color or ""] for k, v in info.items()
+            [k[0], k[1], v.en, v.ar, v.hotkey or "", v.color or ""]
+            + ([v.name_ar] if v.name_ar else [])
+            for k, v in info.items()
         ),
     }
+    if choice_required:
+        canonical["choice_required"] = True
     digest = hashlib.sha256(
         json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
@@ -378,6 +391,7 @@ def ontology_from_dict(data: Any, path: str = "<ontology>", lines: dict | None =
         hash=digest,
         info=info,
         path=path,
+        choice_required=choice_required,
     )
 
 
@@ -437,50 +451,180 @@ def _span_problem(s: Span, text: str, n: int, ontology: Ontology) -> str | None:
 
 # --- Label Studio labeling config -------------------------------------------------------------
 
+# Our classes on the config's Views: every rule of the Style block is scoped under PAGE_CLASS.
+PAGE_CLASS = "corpus-page"
+# Faces with full Arabic shaping, most readable first: Naskh (newsprint), then the faces Windows
+# (Segoe UI, Tahoma, Traditional Arabic) and macOS (Geeza Pro) ship, then any sans-serif.
+ARABIC_FONTS = (
+    '"Noto Naskh Arabic", "Amiri", "Scheherazade New", "Noto Sans Arabic", "Geeza Pro", '
+    '"Segoe UI", Tahoma, "Traditional Arabic", "DejaVu Sans", sans-serif'
+)
+# Sizes in px: Label Studio sets 16px/20px on `.lsf-htx-richtext` itself, so relative sizes on a
+# wrapper have no effect; these rules name that class under ours to win on specificity.
+SENTENCE_PX, CONTEXT_PX, TITLE_PX, HEADER_PX = 24, 15, 18, 14
+# Line height of the sentence: relation arrows are drawn between lines, above the words.
+SENTENCE_LINE_HEIGHT = 2.6
+_RLI, _LRI, _PDI = "\u2067", "\u2066", "\u2069"  # bidi isolates for plain-text tooltips
+
+
+def _isolated(text: str, rtl: bool) -> str:
+    return f"{_RLI if rtl else _LRI}{text}{_PDI}" if text else ""
+
 
 def _hint(i: LabelInfo) -> str:
-    return " / ".join(t for t in (i.en, i.ar) if t)
+    """A hover hint (plain text, shown left-to-right by Label Studio): each language isolated, so
+    the Arabic keeps its full stop and brackets at its own end."""
+    return " · ".join(t for t in (_isolated(i.en, False), _isolated(i.ar, True)) if t)
+
+
+def _display(i: LabelInfo, html: bool = False) -> str:
+    """What a button shows: the value (what results store), and its Arabic name (in HTML in
+    its own right-to-left span, so the hotkey after it stays outside the Arabic run)."""
+    if not i.name_ar:
+        return i.name
+    if html:
+        from html import escape
+
+        return f'{escape(i.name)} · <span dir="rtl">{escape(i.name_ar)}</span>'
+    return f"{i.name} · {i.name_ar}"
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Paragraphs are separated by blank lines; a single line break only wraps the text."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text or "") if p.strip()]
+
+
+def guidance_html(ontology: Ontology) -> str:
+    """The annotator guidance as HTML: Arabic paragraphs right-to-left, English left-to-right,
+    then, per event type, its roles and the entity types allowed to fill each.
+
+    Used for the project's Instructions and the guidance panel of the labeling page. Written in
+    the form Label Studio's HTML sanitiser stores (no inline styles, double-quoted attributes),
+    so an unchanged guidance compares equal to the stored one.
+    """
+    from html import escape
+
+    def paras(text: str, lang: str, direction: str) -> str:
+        body = "".join(f"<p>{escape(p, quote=False)}</p>" for p in _paragraphs(text))
+        return f'<div dir="{direction}" lang="{lang}">{body}</div>' if body else ""
+
+    def both(kind: str, name: str) -> str:
+        i = ontology.describe(kind, name)
+        ar = f' · <span dir="rtl">{escape(i.name_ar, quote=False)}</span>' if i.name_ar else ""
+        return f"<b>{escape(name, quote=False)}</b>{ar}"
+
+    rows = []
+    for ev, roles in ontology.event_types.items():
+        span = max(1, len(roles))
+        head = (
+            f'<td rowspan="{span}">{both("trigger", ev)}</td>'
+            if span > 1
+            else (f"<td>{both('trigger', ev)}</td>")
+        )
+        if not roles:
+            rows.append(f"<tr>{head}<td>-</td><td>-</td><td></td></tr>")
+        for n, r in enumerate(roles):
+            info = ontology.describe("role", r)
+            fillers = " ".join(ontology.role_fillers[r])
+            desc = escape(info.ar or info.en, quote=False)
+            rows.append(
+                f"<tr>{head if n == 0 else ''}<td>{both('role', r)}</td>"
+                f'<td dir="ltr">{escape(fillers, quote=False)}</td><td>{desc}</td></tr>'
+            )
+    table = (
+        '<h3>الأدوار لكل نوع حدث · Roles per event type</h3><table dir="rtl"><thead><tr>'
+        "<th>الحدث · Event</th><th>الدور · Role</th><th>الكيانات المسموح بها · Entity types</th>"
+        "<th>المعنى</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+    return (
+        paras(ontology.guidance_ar, "ar", "rtl") + paras(ontology.guidance_en, "en", "ltr") + table
+    )
+
+
+def _style(ontology: Ontology) -> str:
+    """The page's CSS, every rule under `.corpus-page` so nothing outside the task changes."""
+    p = f".{PAGE_CLASS}"
+    triggers = ",\n".join(
+        f'{p} .corpus-sentence .htx-highlight[data-label$=":{ev}"]' for ev in ontology.event_types
+    )
+    return f"""
+{p} {{ --corpus-arabic: {ARABIC_FONTS}; }}
+{p} .htx-text, {p} .lsf-htx-richtext {{ white-space: pre-wrap; }}
+/* Label Studio's data manager sets `font-family: var(--font-sans) !important` on every element:
+   redefining the variable in our containers is what reaches the words. */
+{p} .corpus-title, {p} .corpus-context, {p} .corpus-sentence, {p} .corpus-guidance {{
+  --font-sans: var(--corpus-arabic); font-family: var(--corpus-arabic);
+}}
+{p} .corpus-title h1, {p} .corpus-title h2, {p} .corpus-title h3, {p} .corpus-title h4,
+{p} .corpus-title h5, {p} .corpus-title h6 {{
+  direction: rtl; text-align: right; unicode-bidi: plaintext;
+  font-size: {TITLE_PX}px; line-height: 1.6; font-weight: 700; margin: 0 0 6px;
+}}
+{p} .corpus-title :empty, {p} .corpus-context:has(.lsf-htx-richtext:empty),
+{p} .corpus-context:has(.lsf-richtext__line:empty) {{ display: none; }}
+{p} .corpus-context .lsf-htx-richtext {{
+  font-size: {CONTEXT_PX}px; line-height: 1.8; color: #595959;
+}}
+{p} .corpus-sentence {{ padding: 28px 4px 10px; }}
+{p} .corpus-sentence .lsf-htx-richtext {{
+  font-size: {SENTENCE_PX}px; line-height: {SENTENCE_LINE_HEIGHT};
+  color: #1a1a1a;
+}}
+{p} .corpus-sentence .htx-highlight::after {{ unicode-bidi: isolate; direction: ltr; }}
+{triggers} {{
+  font-weight: 700; text-decoration: underline 2px; text-underline-offset: 0.45em;
+}}
+{p} .corpus-controls h1, {p} .corpus-controls h2, {p} .corpus-controls h3,
+{p} .corpus-controls h4, {p} .corpus-controls h5, {p} .corpus-controls h6 {{
+  font-size: {HEADER_PX}px; line-height: 1.4; margin: 10px 0 4px;
+}}
+{p} .corpus-guidance .lsf-htx-richtext {{ font-size: 14px; line-height: 1.7; }}
+{p} .corpus-guidance table {{ border-collapse: collapse; margin: 6px 0; }}
+{p} .corpus-guidance td, {p} .corpus-guidance th {{
+  border: 1px solid #ccc; padding: 2px 8px; text-align: start; vertical-align: top;
+}}
+"""
 
 
 def label_config_xml(ontology: Ontology) -> str:
     """The Label Studio labeling config for `ontology` (deterministic: same ontology, same XML).
 
-    Layout: title and neighbouring sentences read-only, the sentence right-to-left with word
-    granularity, entity and trigger span labels, argument roles as relation labels, the
-    per-sentence choice, and a collapsed guidance panel.
+    Layout: the title and the neighbouring sentences read-only, the sentence right-to-left with
+    word granularity, large and with room above each line for relation arrows; entity and
+    trigger span labels and the sentence choice with bilingual names (`html`: the stored value
+    stays the label's name); argument roles as relation labels; a collapsed guidance panel with
+    the roles of each event type. Sizes, fonts and bidi isolation come from a `<Style>` block
+    scoped to our own classes.
     """
-    root = ET.Element("View")
-    # Keep every space as it is in the text: offsets count them all.
-    ET.SubElement(root, "Style").text = ".htx-text { white-space: pre-wrap; }"
-    ET.SubElement(root, "Header", value="$title", size="5")
+    root = ET.Element("View", className=PAGE_CLASS)
+    ET.SubElement(root, "Style").text = _style(ontology)
+    title = ET.SubElement(root, "View", className="corpus-title", style=RTL_STYLE)
+    ET.SubElement(title, "Header", value="$title", size="4")
 
-    def context(name: str) -> None:
-        outer = ET.SubElement(root, "View", style="color: #666; font-size: 0.9em")
+    def text_view(name: str, cls: str, **attrs: str) -> None:
+        outer = ET.SubElement(root, "View", className=cls)
         ET.SubElement(
             ET.SubElement(outer, "View", style=RTL_STYLE),
             "Text",
             name=name,
             value=f"${name}",
-            selectionEnabled="false",
+            **attrs,
         )
 
-    context("context_before")
-    main = ET.SubElement(root, "View", style="font-size: 1.3em; margin: 0.5em 0")
-    ET.SubElement(
-        ET.SubElement(main, "View", style=RTL_STYLE),
-        "Text",
-        name="text",
-        value="$text",
-        granularity="word",
-    )
-    context("context_after")
+    text_view("context_before", "corpus-context", selectionEnabled="false")
+    text_view("text", "corpus-sentence", granularity="word")
+    text_view("context_after", "corpus-context", selectionEnabled="false")
 
-    def labels(name: str, kind: str, names: Iterable[str], title: str) -> None:
-        ET.SubElement(root, "Header", value=title, size="6")
-        group = ET.SubElement(root, "Labels", name=name, toName="text")
+    controls = ET.SubElement(root, "View", className="corpus-controls")
+
+    def labels(name: str, kind: str, names: Iterable[str], header: str) -> None:
+        ET.SubElement(controls, "Header", value=header, size="6")
+        group = ET.SubElement(controls, "Labels", name=name, toName="text")
         for n in names:
             i = ontology.describe(kind, n)
             attrs = {"value": n}
+            if i.name_ar:
+                attrs["html"] = _display(i, html=True)
             if i.color:
                 attrs["background"] = i.color
             if i.hotkey:
@@ -493,46 +637,42 @@ def label_config_xml(ontology: Ontology) -> str:
     labels("triggers", "trigger", ontology.event_types, "Event triggers · مُشغِّلات الأحداث")
 
     ET.SubElement(
-        root, "Header", value="Argument roles (relation trigger → entity) · الأدوار", size="6"
+        controls,
+        "Header",
+        value="Argument roles · الأدوار: click the trigger, Alt+R, click the participant, pick the "
+        "role under Relations",
+        size="6",
     )
-    rel = ET.SubElement(root, "Relations")
+    rel = ET.SubElement(controls, "Relations")
     for r in ontology.roles:
         ET.SubElement(rel, "Relation", value=r)
 
-    ET.SubElement(root, "Header", value="Sentence · الجملة", size="6")
-    ch = ET.SubElement(
-        root, "Choices", name="sentence", toName="text", choice="single", showInline="true"
-    )
+    ET.SubElement(controls, "Header", value="Sentence · الجملة", size="6")
+    ch_attrs = {"name": "sentence", "toName": "text", "choice": "single", "showInline": "true"}
+    if ontology.choice_required:
+        names = " / ".join(_display(ontology.describe("choice", n)) for n in ontology.choices)
+        ch_attrs |= {"required": "true", "requiredMessage": f"Choose one · اختر واحداً: {names}"}
+    ch = ET.SubElement(controls, "Choices", ch_attrs)
     for n in ontology.choices:
         i = ontology.describe("choice", n)
         attrs = {"value": n}
+        if i.name_ar:
+            attrs["html"] = _display(i, html=True)
         if i.hotkey:
             attrs["hotkey"] = i.hotkey
         if _hint(i):
             attrs["hint"] = _hint(i)
         ET.SubElement(ch, "Choice", attrs)
 
-    # Guidance, collapsed: one header line per paragraph line, then what each role means.
+    # Guidance, collapsed: the same right-to-left HTML as the project's Instructions.
     panel = ET.SubElement(ET.SubElement(root, "Collapse"), "Panel", value="Guidance · إرشادات")
-    for text, style in (
-        (ontology.guidance_en, "direction: ltr"),
-        (ontology.guidance_ar, RTL_STYLE),
-    ):
-        if not text:
-            continue
-        box = ET.SubElement(panel, "View", style=style)
-        for line in text.splitlines():
-            if line.strip():
-                ET.SubElement(box, "Header", value=line.strip(), size="6")
-    roles_box = ET.SubElement(panel, "View")
-    for ev, ev_roles in ontology.event_types.items():
-        ET.SubElement(roles_box, "Header", value=f"{ev}: {', '.join(ev_roles) or '-'}", size="6")
-    for r in ontology.roles:
-        i = ontology.describe("role", r)
-        fillers = ", ".join(ontology.role_fillers[r])
-        ET.SubElement(
-            roles_box, "Header", value=f"{r} ({fillers}): {_hint(i)}".rstrip(": "), size="6"
-        )
+    ET.SubElement(
+        ET.SubElement(panel, "View", className="corpus-guidance"),
+        "HyperText",
+        name="guidance",
+        value=guidance_html(ontology),
+        inline="true",
+    )
 
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="unicode") + "\n"

@@ -135,13 +135,13 @@ def test_label_config_follows_the_contract(onto):
     text = wrapper.find("Text[@name='text']")
     assert text.get("value") == "$text" and text.get("granularity") == "word"
     # Span labels, relation labels and the sentence choice.
-    ents = root.find("Labels[@name='entities']")
-    trig = root.find("Labels[@name='triggers']")
+    ents = root.find(".//Labels[@name='entities']")
+    trig = root.find(".//Labels[@name='triggers']")
     assert ents.get("toName") == "text" and trig.get("toName") == "text"
     assert [lb.get("value") for lb in ents.findall("Label")] == ISSUE_ENTITIES
     assert [lb.get("value") for lb in trig.findall("Label")] == ISSUE_EVENTS
-    assert [r.get("value") for r in root.find("Relations").findall("Relation")] == onto.roles
-    choices = root.find("Choices[@name='sentence']")
+    assert [r.get("value") for r in root.find(".//Relations").findall("Relation")] == onto.roles
+    choices = root.find(".//Choices[@name='sentence']")
     assert choices.get("toName") == "text" and choices.get("choice") == "single"
     assert [c.get("value") for c in choices.findall("Choice")] == ["has-event", "no-event", "noise"]
     # Hotkeys are unique; guidance is shown as hints.
@@ -149,7 +149,7 @@ def test_label_config_follows_the_contract(onto):
     assert len(keys) == len(set(keys)) == len(ISSUE_ENTITIES) + len(ISSUE_EVENTS) + 3
     assert "Person" in ents.find("Label[@value='PER']").get("hint")
     # Title and context are shown read-only: no control points at them.
-    assert root.find("Header[@value='$title']") is not None
+    assert root.find(".//Header[@value='$title']") is not None
     for name in ("context_before", "context_after"):
         ctx = root.find(f".//Text[@name='{name}']")
         assert ctx.get("value") == f"${name}" and ctx.get("selectionEnabled") == "false"
@@ -168,7 +168,7 @@ def test_label_config_is_deterministic_and_escapes_text(tmp_path):
     assert a == label_config_xml(load_ontology(p))
     root = ET.fromstring(a)  # well-formed despite quotes, & and <
     hint = root.find(".//Label[@value='PER']").get("hint")
-    assert hint == 'Names "quoted" & <tags> / اسم'
+    assert hint == '\u2066Names "quoted" & <tags>\u2069 · \u2067اسم\u2069'
 
 
 def test_a_users_own_minimal_ontology(tmp_path):
@@ -176,7 +176,9 @@ def test_a_users_own_minimal_ontology(tmp_path):
     assert o.entity_types == ["PER", "GPE"] and o.roles == ["Attacker"]
     assert o.choices == ["has-event", "no-event", "noise"]  # the default choices
     root = ET.fromstring(label_config_xml(o))
-    assert [lb.get("value") for lb in root.find("Labels[@name='triggers']")] == ["Conflict.Attack"]
+    assert [lb.get("value") for lb in root.find(".//Labels[@name='triggers']")] == [
+        "Conflict.Attack"
+    ]
     assert all(lb.get("hotkey") is None for lb in root.iter("Label"))
 
 

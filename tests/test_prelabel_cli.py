@@ -218,9 +218,11 @@ def test_ontology_check_reports_a_broken_file(tmp_path, capsys):
 def test_ontology_render_to_stdout_and_to_a_file(tmp_path):
     ws = Workspace.init(tmp_path / "ws")
     result = runner.invoke(corpus.cli.app, ["ontology", "render", str(ws.ontology_path), "-o", "-"])
-    assert result.exit_code == 0 and result.output.startswith("<View>")
+    assert result.exit_code == 0 and result.output.startswith('<View className="corpus-page">')
     out = tmp_path / "out" / "config.xml"
     result = runner.invoke(
         corpus.cli.app, ["ontology", "render", str(ws.ontology_path), "-o", str(out)]
     )
-    assert result.exit_code == 0 and out.read_text(encoding="utf-8").startswith("<View>")
+    assert result.exit_code == 0 and out.read_text(encoding="utf-8").startswith(
+        '<View className="corpus-page">'
+    )

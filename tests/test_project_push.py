@@ -24,8 +24,8 @@ from corpus.labelstudio import client as lsmod
 from corpus.labelstudio import push as pushmod
 from corpus.labelstudio import server as srv
 from corpus.labelstudio.client import LabelStudio
-from corpus.labelstudio.push import config_labels, guidance_html, push_workspace
-from corpus.ontology import default_ontology_path, label_config_xml, load_ontology
+from corpus.labelstudio.push import config_labels, push_workspace
+from corpus.ontology import default_ontology_path, guidance_html, label_config_xml, load_ontology
 from corpus.workspace import Workspace
 
 runner = CliRunner()
@@ -89,11 +89,18 @@ def test_config_labels_reads_controls_and_relations_of_the_generated_config():
     assert labels["sentence"] == set(ontology.choices) == {"has-event", "no-event", "noise"}
 
 
-def test_guidance_html_escapes_and_keeps_paragraphs():
-    html = guidance_html("Mark <b>whole</b> words & names.\nSecond line.\n\nالفقرة الثانية")
-    assert html == (
-        "<p>Mark &lt;b&gt;whole&lt;/b&gt; words &amp; names.<br>Second line.</p>"
-        "<p>الفقرة الثانية</p>"
+def test_guidance_html_escapes_and_joins_wrapped_lines(tmp_path):
+    p = tmp_path / "o.yaml"
+    p.write_text(
+        "name: t\nentity_types: {PER: {}}\nevent_types: {Attack: {}}\nroles: {}\nguidance:\n"
+        '  en: "Mark <b>whole</b> words & names.\\nSecond line.\\n\\nNext"\n'
+        "  ar: الفقرة الأولى\n",
+        encoding="utf-8",
+    )
+    html = guidance_html(load_ontology(p))
+    assert html.startswith(
+        '<div dir="rtl" lang="ar"><p>الفقرة الأولى</p></div><div dir="ltr" lang="en">'
+        "<p>Mark &lt;b&gt;whole&lt;/b&gt; words &amp; names. Second line.</p><p>Next</p></div>"
     )
 
 

@@ -72,7 +72,7 @@ def test_segment_writes_sentences_with_exact_offsets(tmp_path):
     art1 = [r["text"] for r in rows if r["article_id"] == "art-1"]
     assert art1 == [
         "قصف جوي على دير الزور",
-        "نفذ التحالف ضربات جوية.,",
+        "نفذ التحالف ضربات جوية.",
         "وقال مسؤول إن 100 مقاتل قتلوا.",
     ]
     assert [r["index"] for r in rows if r["article_id"] == "art-2"] == [0, 1, 2]

@@ -158,8 +158,8 @@ def project_create(
     Example: corpus project create
     """
     from corpus.labelstudio.client import LabelStudio
-    from corpus.labelstudio.push import ensure_project, guidance_html
-    from corpus.ontology import label_config_xml, load_ontology
+    from corpus.labelstudio.push import ensure_project
+    from corpus.ontology import guidance_html, label_config_xml, load_ontology
 
     ws = open_workspace(workspace, lock="project create")
     ontology = load_ontology(ws.ontology_path)
@@ -169,7 +169,7 @@ def project_create(
         title=title or ws.section("label_studio").get("project_title") or "Arabic events",
         label_config=label_config_xml(ontology),
         description=ontology.description,
-        instructions=guidance_html(ontology.guidance),
+        instructions=guidance_html(ontology),
         ontology_hash=ontology.hash,
     )
     verb = {

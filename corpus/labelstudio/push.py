@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
@@ -65,15 +64,6 @@ def config_labels(config_xml: str) -> dict[str, set[str]]:
                 c.get("value") for c in el if c.tag == "Relation" and c.get("value")
             )
     return out
-
-
-def guidance_html(text: str) -> str:
-    """Annotator instructions (plain text paragraphs) as the HTML Label Studio shows."""
-    from html import escape
-
-    paras = [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
-    # The form Label Studio's HTML sanitiser stores, so an unchanged text compares equal.
-    return "".join(f"<p>{escape(p, quote=False).replace(chr(10), '<br>')}</p>" for p in paras)
 
 
 class Ledger:

@@ -266,6 +266,22 @@ def build_prediction(
     return {"model_version": model_version, "score": score, "result": results}, rejected
 
 
+def _same(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and " ".join(a.split()) == " ".join(b.split())
+
+
+def shown_context(
+    text: str, title: str | None, context_before: str | None, context_after: str | None
+) -> tuple[str, str, str]:
+    """Title and neighbours as the page shows them: no line twice. A headline sentence (its
+    text is the title) is shown without the title above it; a neighbour that is the title is
+    left out (the title line already shows it). Empty strings are hidden by the config."""
+    title = "" if _same(title, text) else (title or "")
+    before = "" if _same(context_before, title) else (context_before or "")
+    after = "" if _same(context_after, title) else (context_after or "")
+    return title, before, after
+
+
 def build_task(
     sentence_id: str,
     article_id: str,
@@ -276,14 +292,15 @@ def build_task(
     prediction: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One task: the sentence to label, with its article title and neighbours as context."""
+    title, context_before, context_after = shown_context(text, title, context_before, context_after)
     task: dict[str, Any] = {
         "data": {
             "text": text,
             "sentence_id": sentence_id,
             "article_id": article_id,
-            "title": title or "",
-            "context_before": context_before or "",
-            "context_after": context_after or "",
+            "title": title,
+            "context_before": context_before,
+            "context_after": context_after,
         }
     }
     if prediction is not None:

@@ -333,14 +333,19 @@ def review_task(
     """A Label Studio task for a conflicting sentence: the usual task data, and one prediction
     per annotator's version (model_version names the annotator and annotation), so the reviewer
     picks one, edits it and submits the decision."""
+    from corpus.labelstudio.tasks import shown_context
+
     newest = conflict.rows[0]
+    title, context_before, context_after = shown_context(
+        newest["sentence_text"], title, context_before, context_after
+    )
     data = {
         "text": newest["sentence_text"],
         "sentence_id": conflict.sentence_id,
         "article_id": newest["article_id"],
-        "title": title or "",
-        "context_before": context_before or "",
-        "context_after": context_after or "",
+        "title": title,
+        "context_before": context_before,
+        "context_after": context_after,
         "review_key": review_key(conflict),
         "differs": ", ".join(conflict.differs),
     }

@@ -11,9 +11,10 @@ Rules (each one has a test in tests/test_segment.py):
   marks right after it stay with the sentence;
 - every line break ends a sentence (a headline on its own line is a sentence); inside a headline
   (a short line ending without a terminator) `..` joins its parts instead;
-- the scraped paragraph glue `.,` / `. ,` / `.،` ends a sentence and stays with it; in an article
-  that shows such glue and writes its commas as `،`, a bare Latin `, ` between Arabic words is
-  the same glue with the period missing;
+- the scraped paragraph glue `.,` / `. ,` / `.،` ends a sentence; the comma belongs to no
+  sentence (annotators never see it; the only characters no span covers besides whitespace);
+  in an article that shows such glue and writes its commas as `،`, a bare Latin `, ` between
+  Arabic words is the same glue with the period missing;
 - a terminator glued between two Arabic words (`قال.وأضاف`) ends a sentence (missing space);
 - no split at `،` `؛` `:`, inside numbers (`3.5`, `10.30`, `٢٫٥`), URLs, e-mail addresses,
   hashtags, after single-letter abbreviations and initials (`د.`, `أ. ف. ب.`, `ج.`, `J.`), dotted
@@ -162,9 +163,11 @@ def _is_ellipsis(run: str) -> bool:
     return ".." in run or "\u2026" in run
 
 
-def _cuts(text: str) -> list[int]:
-    """Positions where a sentence ends (before trimming whitespace), increasing."""
+def _cuts(text: str) -> tuple[list[int], set[int]]:
+    """Positions where a sentence ends (before trimming whitespace), increasing, and the
+    positions of the glue commas found there (they belong to no sentence)."""
     cuts: list[int] = []
+    glue: set[int] = set()
     last = line_start = 0
     glue_seen = False
     for m in _SCAN.finditer(text):
@@ -193,19 +196,27 @@ def _cuts(text: str) -> list[int]:
                 continue
         elif kind == "ddg" or (kind == "rung" and _is_ellipsis(text[s : m.start(kind)])):
             continue  # `وغيرها...، و`: an ellipsis before a comma is a pause, not glue
-        if kind[-1] == "g":
-            glue_seen = True
         last = m.end()
+        if kind[-1] == "g":
+            # The sentence ends before the glue; the comma starts the next piece, which
+            # `_spans_between` opens after it.
+            glue_seen = True
+            glue.add(last - 1)
+            last = m.start(kind)
         cuts.append(last)
     if glue_seen and "," in text:
-        bare = [m.end() for m in _BARE_GLUE.finditer(text) if _bare_glue_left(text, m.start())]
+        bare = [m.start() for m in _BARE_GLUE.finditer(text) if _bare_glue_left(text, m.start())]
         if bare and text.count("\u060c") >= len(bare):
             cuts = sorted(set(cuts).union(bare))
-    return cuts
+            glue.update(bare)
+    return cuts, glue
 
 
-def _spans_between(text: str, cuts: list[int]) -> list[tuple[int, int]]:
-    """Trimmed non-empty pieces between cuts; pieces without content join a neighbour."""
+def _spans_between(
+    text: str, cuts: list[int], glue: set[int] = frozenset()
+) -> list[tuple[int, int]]:
+    """Trimmed non-empty pieces between cuts, each opened after its glue comma if it starts
+    with one; pieces without content join a neighbour."""
     out: list[tuple[int, int]] = []
     carry = carry_end = -1  # invisible pieces waiting for the next sentence
     prev = 0
@@ -218,6 +229,10 @@ def _spans_between(text: str, cuts: list[int]) -> list[tuple[int, int]]:
         # Cheap trims: pieces usually start after one space and end at their cut.
         while a < b and text[a].isspace():
             a += 1
+        if a < b and a in glue:
+            a += 1
+            while a < b and text[a].isspace():
+                a += 1
         if a == b:
             continue
         while text[b - 1].isspace():
@@ -299,10 +314,11 @@ def sentence_spans(text: str, max_chars: int = 0) -> list[tuple[int, int]]:
     """Sentence spans `[(start, end), ...]` into `text` (code points, end-exclusive).
 
     Spans are increasing, non-overlapping, have no surrounding whitespace and together cover
-    every non-whitespace character. With `max_chars > 0`, longer sentences are cut at `؛`, `،`
+    every non-whitespace character except the scraped glue commas (`.,`), which belong to no
+    sentence. With `max_chars > 0`, longer sentences are cut at `؛`, `،`
     or whitespace into pieces of at most `max_chars` (a single longer word stays whole).
     """
-    spans = _spans_between(text, _cuts(text))
+    spans = _spans_between(text, *_cuts(text))
     if max_chars > 0:
         spans = [p for a, b in spans for p in _split_long(text, a, b, max_chars)]
     return spans
