@@ -28,6 +28,7 @@ class ParquetSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self.tmp, schema, compression=compression)
         self.rows = 0
+        self._closed = False
 
     def write(self, table: pa.Table | pa.RecordBatch) -> None:
         if table.num_rows == 0:
@@ -42,10 +43,17 @@ class ParquetSink:
             self.write(pa.Table.from_pylist(rows, schema=self.schema))
 
     def close(self) -> None:
+        """Finish the file (a second call, e.g. from `with` after an early close, does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         self._writer.close()
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._writer.close()
         self.tmp.unlink(missing_ok=True)
 

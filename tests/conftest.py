@@ -259,3 +259,17 @@ def stage_files():
 def stage_tables():
     """`stage_tables(extra_sentences=0)` builds the same tables without writing them."""
     return build_stage_tables
+
+
+# --- Ray: one local instance per session (it takes seconds to start) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """`ray.init(num_cpus=2)` once for every Ray test; shut down at the end of the session."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

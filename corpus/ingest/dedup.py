@@ -1,29 +1,60 @@
-"""Near-duplicate detection: the one global step of ingest, behind one small interface.
+"""Near-duplicate detection: signatures as a map stage, then one global grouping step.
 
-MinHash over character shingles of matching-normalised Arabic, indexed with LSH (datasketch).
-Signatures are persisted next to the articles so a later ingest compares against everything
-ingested before, without re-reading article text.
+1. `signature_batch` (pure, per batch): MinHash of each article's character shingles.
+2. `band_batch` (pure, per batch): the signature cut into LSH bands, one 64-bit hash a band.
+3. `NearDuplicateIndex.group` (the global step): rows sharing a band hash are candidate pairs; a
+   pair is confirmed when its signatures estimate a Jaccard similarity of at least the threshold;
+   confirmed pairs are joined with union-find. It goes band by band over hashes sorted in memory
+   (8 bytes a row), then fetches only the candidates' signatures: never every signature at once.
+   With `engine="ray"` the bands are grouped by (band, bucket) on Ray Data instead.
+
+Signatures persist in data/minhash.parquet (with each article's group) so a later ingest groups
+against everything ingested before. Earlier groups are never re-keyed (an article keeps its split
+in every release): a new article joins the smallest earlier group key it is linked to, else the
+key of the first-ingested article of its new group.
 """
 
 from __future__ import annotations
 
 import functools
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 from datasketch.minhash import _fmix
 
-from corpus.io import write_table
+from corpus.io import ParquetSink
 from corpus.text import normalize_for_matching
 
 NUM_PERM = 64
 SHINGLE = 12  # characters (~2 words): small edits disturb few shingles
 SAMPLE = 4  # keep 1 shingle in 4, by hash (a 3 KB article keeps ~650)
+BATCH_ROWS = 65_536  # signature rows read or written at a time (16 MB)
+CONFIRM_PAIRS = 100_000  # candidate pairs confirmed per signature fetch (<= 51 MB of signatures)
+
+RAY_PARTS = 32  # groups the Ray path sorts buckets in
 
 _P = 0x01000193  # multiplier of the polynomial window hash (wrapping mod 2^32)
+
+SIGNATURE = pa.binary(NUM_PERM * 4)  # little-endian uint32 slots
+SIGNATURES = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("dup_group", pa.string(), nullable=False),
+        pa.field("signature", SIGNATURE, nullable=False),
+    ]
+)
+NEW_SIGNATURES = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("signature", SIGNATURE, nullable=False),
+    ]
+)
 
 
 @functools.cache
@@ -37,6 +68,14 @@ def _fold_table() -> np.ndarray:
             folded = normalize_for_matching(ch)
             table[c] = ord(folded) if len(folded) == 1 else 0
     return table
+
+
+@functools.cache
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    # datasketch's "affine32" permutations (seed 1): signatures stored earlier stay comparable.
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=1).permutations
 
 
 def _window_hash(codes: np.ndarray, k: int) -> np.ndarray:
@@ -56,107 +95,491 @@ def _window_hash(codes: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-SCHEME = "affine32"
+def signature(text: str) -> np.ndarray:
+    """MinHash (NUM_PERM uint32 slots) of the text's character shingles, vectorised with numpy.
 
-SIGNATURES = pa.schema(
-    [
-        pa.field("article_id", pa.string(), nullable=False),
-        pa.field("dup_group", pa.string(), nullable=False),
-        pa.field("signature", pa.binary(NUM_PERM * 4), nullable=False),
-    ]
-)
+    Shingles are SHINGLE consecutive letters/digits after matching folds (see `_fold_table`), with
+    spaces, punctuation, diacritics and tatweel dropped, so reformatting does not count as a
+    difference. One shingle in SAMPLE is kept, chosen by hash (the same in every text), which keeps
+    the Jaccard estimate unbiased at a fraction of the cost.
+    """
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    codes = _fold_table()[np.minimum(codes, 0xFFFF)]
+    codes = codes[codes != 0]
+    if len(codes) < SHINGLE:
+        codes = np.concatenate([codes, np.zeros(SHINGLE - len(codes), np.uint32)])
+    hv = _fmix(_window_hash(codes, SHINGLE), 32)
+    sampled = hv[hv % SAMPLE == 0]
+    hv = np.unique(sampled if len(sampled) >= 8 else hv)
+    a, b = _permutations()
+    values = (a[:, None] * hv[None, :] + b[:, None]).min(axis=1)  # uint32, wrapping
+    return values
+
+
+def signature_batch(table: pa.Table) -> pa.Table:
+    """Map stage: (article_id, text) rows -> (article_id, signature) rows, same order."""
+    texts = table.column("text").to_pylist()
+    sigs = b"".join(signature(t or "").astype("<u4").tobytes() for t in texts)
+    column = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(NUM_PERM * 4), len(texts), [None, pa.py_buffer(sigs)]
+    )
+    return pa.table([table.column("article_id"), column.cast(SIGNATURE)], schema=NEW_SIGNATURES)
+
+
+def signature_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A signature column as an (n, NUM_PERM) uint32 matrix."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks else pa.array([], SIGNATURE)
+    fixed = column.cast(pa.binary(NUM_PERM * 4))
+    if len(fixed) == 0:
+        return np.zeros((0, NUM_PERM), np.uint32)
+    data = np.frombuffer(fixed.buffers()[1], dtype="<u4")
+    start = fixed.offset * NUM_PERM
+    return data[start : start + len(fixed) * NUM_PERM].reshape(-1, NUM_PERM).astype(np.uint32)
+
+
+def lsh_params(threshold: float) -> tuple[int, int]:
+    """(bands, rows per band): LSH finds candidates generously (0.15 below the threshold, for
+    recall); the signature estimate then confirms them against the threshold (precision)."""
+    from datasketch.lsh import _optimal_param
+
+    return _optimal_param(max(0.3, threshold - 0.15), NUM_PERM, 0.5, 0.5)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (uint64 arrays, wrapping)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64: one hash of each band's `rows` slots, seeded by the band number so a
+    hash alone names its (band, bucket). A collision only adds a candidate, which is then
+    checked against the signatures, so it can never link two articles."""
+    n = len(sigs)
+    v = sigs[:, : bands * rows].astype(np.uint64).reshape(n, bands, rows)
+    with np.errstate(over="ignore"):
+        h = np.broadcast_to(np.arange(1, bands + 1, dtype=np.uint64), (n, bands)).copy()
+        for k in range(rows):
+            h = _mix64(h * np.uint64(0x9E3779B97F4A7C15) ^ v[:, :, k])
+    return h
+
+
+def band_batch(table: pa.Table, bands: int, rows: int) -> pa.Table:
+    """Map stage: signature rows -> one uint64 column per band (`b0`, `b1`, ...), same order."""
+    h = band_hashes(signature_matrix(table.column("signature")), bands, rows)
+    return pa.table({f"b{k}": h[:, k] for k in range(bands)})
+
+
+def bucket_pairs(keys: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs (refs[i], refs[j]), i < j in the given order, of rows with equal keys.
+
+    Sorts stably, so pairs come out with the earlier row first. Works bucket size by bucket
+    size (one numpy pass per distance), so memory stays linear in the rows.
+    """
+    order = np.argsort(keys, kind="stable")
+    ks = keys[order]
+    same = ks[1:] == ks[:-1]
+    member = np.zeros(len(ks), bool)
+    member[1:] |= same
+    member[:-1] |= same
+    idx = np.flatnonzero(member)
+    ks, rs = ks[idx], refs[order[idx]]
+    out_a, out_b = [], []
+    d = 1
+    while d < len(ks):
+        ok = ks[d:] == ks[:-d]
+        if not ok.any():
+            break
+        out_a.append(rs[:-d][ok])
+        out_b.append(rs[d:][ok])
+        d += 1
+    if not out_a:
+        empty = np.zeros(0, refs.dtype)
+        return empty, empty
+    return np.concatenate(out_a), np.concatenate(out_b)
+
+
+@dataclass
+class Fetched:
+    """The rows of candidate pairs: ids, earlier group (None for new rows), new-row position
+    (-1 for earlier rows) and signatures."""
+
+    ids: list[str]
+    groups: list[str | None]
+    new_pos: np.ndarray
+    sigs: np.ndarray
+
+
+@dataclass
+class Stats:
+    """What the global step did; `peak_signature_rows` is the most signature rows held at once."""
+
+    rows: int = 0
+    candidates: int = 0
+    confirmed: int = 0
+    signatures_fetched: int = 0
+    peak_signature_rows: int = 0
+
+    def held(self, n: int) -> None:
+        self.peak_signature_rows = max(self.peak_signature_rows, n)
+
+
+class _UnionFind:
+    """Union-find over hashable nodes; each root keeps the smallest node of its set."""
+
+    def __init__(self) -> None:
+        self.parent: dict = {}
+
+    def find(self, x):
+        parent = self.parent
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while x != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(self, a, b) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            lo, hi = (ra, rb) if ra < rb else (rb, ra)
+            self.parent[hi] = lo
+            self.parent.setdefault(lo, lo)
+
+
+def link(
+    fetched: Fetched, ia: np.ndarray, ib: np.ndarray, needed: int, stats: Stats | None = None
+) -> dict[int, str]:
+    """Confirm candidate pairs (indices into `fetched`) and join them: new-row position -> group.
+
+    Nodes are an earlier group (0, key), so a new article linked to any member of an earlier
+    group joins it, or a new row (1, position); every set is keyed by its smallest node: the
+    smallest earlier group key, else the first-ingested new row.
+    """
+    keep = np.zeros(len(ia), bool)
+    for s in range(0, len(ia), CONFIRM_PAIRS):
+        a, b = ia[s : s + CONFIRM_PAIRS], ib[s : s + CONFIRM_PAIRS]
+        keep[s : s + CONFIRM_PAIRS] = (fetched.sigs[a] == fetched.sigs[b]).sum(axis=1) >= needed
+
+    def node(i: int) -> tuple:
+        g = fetched.groups[i]
+        return (0, g) if g is not None else (1, int(fetched.new_pos[i]))
+
+    if stats is not None:
+        stats.confirmed += int(keep.sum())
+    uf = _UnionFind()
+    for a, b in zip(ia[keep].tolist(), ib[keep].tolist(), strict=True):
+        uf.union(node(a), node(b))
+    id_of_new = {int(p): fetched.ids[i] for i, p in enumerate(fetched.new_pos) if p >= 0}
+    out = {}
+    for n in list(uf.parent):
+        if n[0] == 1:
+            kind, key = uf.find(n)
+            out[n[1]] = key if kind == 0 else id_of_new[key]
+    return {p: g for p, g in out.items() if g != id_of_new[p]}
 
 
 class NearDuplicateIndex:
-    """Assigns each new article to the near-duplicate group of a similar earlier one, or its own."""
+    """Groups the articles added in this run with each other and with all earlier ones.
 
-    def __init__(self, threshold: float = 0.7):
+    Use: `add` (or `add_signatures`, the output of the `signature_batch` map stage) for every new
+    article in ingest order, then `group()` once, then `save(groups)`; `close()` (or a `with`
+    block) removes the working files. Working files live in a temporary folder next to `path`.
+    """
+
+    def __init__(self, path: Path, threshold: float = 0.7, *, batch_rows: int = BATCH_ROWS):
+        self.path = Path(path)
         self.threshold = threshold
-        # LSH finds candidates generously (recall); the signature estimate then confirms them
-        # against the real threshold (precision).
-        self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.15), num_perm=NUM_PERM)
-        self._sigs: dict[str, np.ndarray] = {}
-        # Only datasketch's permutations are used: signatures are computed in `signature`.
-        self._perm_a, self._perm_b = MinHash(num_perm=NUM_PERM, seed=1).permutations
-        self._group: dict[str, str] = {}
-        self._new: list[dict] = []
+        self.bands, self.rows = lsh_params(threshold)
+        self.needed = int(np.ceil(threshold * NUM_PERM))
+        self.batch_rows = batch_rows
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix=".minhash-", dir=self.path.parent)
+        self.new_path = self.workdir / "new.parquet"
+        self._sink: ParquetSink | None = None
+        self._ids: list[str] = []
+        self._sigs: list[bytes] = []
+        self.new_rows = 0
+        self.stats = Stats()
 
-    def signature(self, text: str) -> LeanMinHash:
-        """MinHash of the text's character shingles, vectorised with numpy.
+    # ---- adding new articles (streamed to disk) ----
 
-        Shingles are SHINGLE consecutive letters/digits after matching folds (see `_fold_table`),
-        with spaces, punctuation, diacritics and tatweel dropped, so reformatting does not count
-        as a difference. One shingle in SAMPLE is kept, chosen by hash (the same in every text),
-        which keeps the Jaccard estimate unbiased at a fraction of the cost.
-        """
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        codes = _fold_table()[np.minimum(codes, 0xFFFF)]
-        codes = codes[codes != 0]
-        if len(codes) < SHINGLE:
-            codes = np.concatenate([codes, np.zeros(SHINGLE - len(codes), np.uint32)])
-        hv = _fmix(_window_hash(codes, SHINGLE), 32)
-        sampled = hv[hv % SAMPLE == 0]
-        hv = np.unique(sampled if len(sampled) >= 8 else hv)
-        a, b = self._perm_a, self._perm_b
-        values = (a[:, None] * hv[None, :] + b[:, None]).min(axis=1)
-        return LeanMinHash(seed=1, hashvalues=values, scheme=SCHEME)
+    def add(self, article_id: str, text: str) -> None:
+        self._ids.append(article_id)
+        self._sigs.append(signature(text).astype("<u4").tobytes())
+        if len(self._ids) >= self.batch_rows:
+            self._flush_pending()
 
-    def assign(self, article_id: str, text: str) -> str:
-        """The dup_group for a new article (the group key of its nearest earlier match)."""
-        m = self.signature(text)
-        hv = m.hashvalues
-        matches = [
-            k for k in self._lsh.query(m) if np.count_nonzero(self._sigs[k] == hv) >= self._needed
-        ]
-        if matches:
-            # Deterministic: the smallest group key among the matches' groups.
-            group = min(self._group[k] for k in matches)
-        else:
-            group = article_id
-        self._lsh.insert(article_id, m, check_duplication=False)
-        self._group[article_id] = group
-        self._sigs[article_id] = hv
-        self._new.append(
-            {
-                "article_id": article_id,
-                "dup_group": group,
-                "signature": m.hashvalues.astype("<u4").tobytes(),
-            }
-        )
-        return group
+    def add_signatures(self, table: pa.Table) -> None:
+        """Rows of the `signature_batch` map stage, in ingest order."""
+        self._flush_pending()
+        self._write(table.select(["article_id", "signature"]))
+
+    def _flush_pending(self) -> None:
+        if self._ids:
+            sigs = pa.FixedSizeBinaryArray.from_buffers(
+                SIGNATURE, len(self._ids), [None, pa.py_buffer(b"".join(self._sigs))]
+            )
+            self._write(pa.table([pa.array(self._ids, pa.string()), sigs], schema=NEW_SIGNATURES))
+            self._ids, self._sigs = [], []
+
+    def _write(self, table: pa.Table) -> None:
+        if self._sink is None:
+            self._sink = ParquetSink(self.new_path, NEW_SIGNATURES, compression="none")
+        self._sink.write(table)
+        self.new_rows += table.num_rows
+
+    def _finish_adding(self) -> None:
+        self._flush_pending()
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    # ---- the global step ----
 
     @property
-    def _needed(self) -> int:
-        """Matching signature slots that estimate a Jaccard similarity of at least threshold."""
-        return int(np.ceil(self.threshold * NUM_PERM))
+    def workdir(self) -> Path:
+        """A temporary folder next to `path`, removed by `close`."""
+        return Path(self._tmp.name)
 
-    def __contains__(self, article_id: str) -> bool:
-        return article_id in self._group
+    @property
+    def old_rows(self) -> int:
+        return pq.ParquetFile(self.path).metadata.num_rows if self.path.exists() else 0
 
-    @classmethod
-    def load(cls, path: Path, threshold: float = 0.7) -> NearDuplicateIndex:
-        """The index with every signature saved at `path` (empty if there is none yet)."""
-        index = cls(threshold)
-        if Path(path).exists():
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=8192):
-                ids = batch.column("article_id").to_pylist()
-                groups = batch.column("dup_group").to_pylist()
-                sigs = batch.column("signature").to_pylist()
-                with index._lsh.insertion_session() as session:
-                    for aid, grp, sig in zip(ids, groups, sigs, strict=True):
-                        hv = np.frombuffer(sig, dtype="<u4").astype(np.uint32)
-                        m = LeanMinHash(seed=1, hashvalues=hv, scheme=SCHEME)
-                        session.insert(aid, m, check_duplication=False)
-                        index._group[aid] = grp
-                        index._sigs[aid] = m.hashvalues
-        return index
+    def _signature_files(self) -> Iterator[tuple[Path, bool]]:
+        if self.path.exists():
+            yield self.path, False
+        if self.new_path.exists():
+            yield self.new_path, True
 
-    def save(self, path: Path) -> None:
-        """Append this run's signatures to `path` (atomically)."""
-        if not self._new:
+    def group(self, engine: str = "local") -> dict[int, str]:
+        """Group the new rows: position (in add order) -> group key, for the rows that joined
+        another article's group (every other new row is its own group)."""
+        self._finish_adding()
+        self.stats = Stats(rows=self.old_rows + self.new_rows)
+        if not self.new_rows:
+            return {}
+        if engine == "ray":
+            return self._group_ray()
+        if engine != "local":
+            raise ValueError(f"unknown engine {engine!r} (local or ray)")
+        return self._group_local()
+
+    def _group_local(self) -> dict[int, str]:
+        n_old = self.old_rows
+        bands_path = self.workdir / "bands.parquet"
+        schema = pa.schema([(f"b{k}", pa.uint64()) for k in range(self.bands)])
+        with ParquetSink(bands_path, schema, compression="none") as sink:
+            for path, _ in self._signature_files():
+                for batch in pq.ParquetFile(path).iter_batches(
+                    self.batch_rows, columns=["signature"]
+                ):
+                    self.stats.held(batch.num_rows)
+                    sink.write(band_batch(pa.Table.from_batches([batch]), self.bands, self.rows))
+        bands = pq.ParquetFile(bands_path)
+        codes = []
+        for k in range(self.bands):
+            h = bands.read([f"b{k}"]).column(0).to_numpy()
+            a, b = bucket_pairs(h, np.arange(len(h), dtype=np.int64))
+            new = b >= n_old  # b is the later row: a pair matters if it involves a new row
+            codes.append(a[new] * self.stats.rows + b[new])
+            del h, a, b
+        pair_codes = np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
+        del codes
+        bands_path.unlink()
+        self.stats.candidates = len(pair_codes)
+        total = self.stats.rows
+        if len(pair_codes) <= CONFIRM_PAIRS:
+            ra, rb = pair_codes // total, pair_codes % total
+            rows = np.unique(np.concatenate([ra, rb]))
+            fetched = self._fetch_rows(rows, n_old)
+            return link(
+                fetched,
+                np.searchsorted(rows, ra),
+                np.searchsorted(rows, rb),
+                self.needed,
+                self.stats,
+            )
+        # Too many candidates to hold their signatures at once: confirm them chunk by chunk,
+        # then join the confirmed pairs (row numbers only) in one union-find.
+        edges = []
+        for s in range(0, len(pair_codes), CONFIRM_PAIRS):
+            chunk = pair_codes[s : s + CONFIRM_PAIRS]
+            ra, rb = chunk // total, chunk % total
+            rows = np.unique(np.concatenate([ra, rb]))
+            sigs = self._fetch_rows(rows, n_old).sigs
+            ok = (sigs[np.searchsorted(rows, ra)] == sigs[np.searchsorted(rows, rb)]).sum(1)
+            edges.append(chunk[ok >= self.needed])
+        confirmed = np.concatenate(edges)
+        ra, rb = confirmed // total, confirmed % total
+        rows = np.unique(np.concatenate([ra, rb]))
+        fetched = self._fetch_rows(rows, n_old, signatures=False)
+        return link(fetched, np.searchsorted(rows, ra), np.searchsorted(rows, rb), 0, self.stats)
+
+    def _fetch_rows(self, rows: np.ndarray, n_old: int, signatures: bool = True) -> Fetched:
+        """Ids, groups and signatures of the given row numbers (sorted; earlier rows first, then
+        new rows in add order), streaming the signature files batch by batch."""
+        ids: list[str] = []
+        groups: list[str | None] = []
+        sig_parts: list[np.ndarray] = []
+        kept = 0
+        start = 0
+        for path, is_new in self._signature_files():
+            columns = ["article_id", "signature"] + ([] if is_new else ["dup_group"])
+            for batch in pq.ParquetFile(path).iter_batches(self.batch_rows, columns=columns):
+                end = start + batch.num_rows
+                lo, hi = np.searchsorted(rows, [start, end])
+                if hi > lo:
+                    self.stats.held(kept + batch.num_rows)
+                    local = pa.array(rows[lo:hi] - start)
+                    ids += batch.column("article_id").take(local).to_pylist()
+                    if is_new:
+                        groups += [None] * (hi - lo)
+                    else:
+                        groups += batch.column("dup_group").take(local).to_pylist()
+                    if signatures:
+                        sig_parts.append(signature_matrix(batch.column("signature").take(local)))
+                    kept += hi - lo
+                start = end
+        self.stats.signatures_fetched += kept if signatures else 0
+        new_pos = np.where(rows >= n_old, rows - n_old, -1)
+        sigs = np.concatenate(sig_parts) if sig_parts else np.zeros((len(rows), 0), np.uint32)
+        return Fetched(ids, groups, new_pos, sigs)
+
+    def _group_ray(self) -> dict[int, str]:
+        import ray
+
+        if not ray.is_initialized():
+            ray.init()  # joins RAY_ADDRESS when set, else starts a local cluster
+        parts = [
+            ray.data.read_parquet(str(path))
+            .select_columns(["article_id", "signature"])
+            .map_batches(
+                band_rows,
+                fn_kwargs={"bands": self.bands, "rows": self.rows, "new": is_new},
+                batch_format="pyarrow",
+            )
+            for path, is_new in self._signature_files()
+        ]
+        ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+        # Grouping by the bucket key itself would call Python once per bucket (millions);
+        # grouping by a slice of the key keeps every bucket whole in fewer, bigger groups.
+        pairs = ds.groupby("part").map_groups(_bucket_id_pairs, batch_format="pyarrow")
+        found: set[tuple[str, str]] = set()
+        for batch in pairs.iter_batches(batch_format="pyarrow", batch_size=self.batch_rows):
+            found.update(
+                zip(batch.column("a").to_pylist(), batch.column("b").to_pylist(), strict=True)
+            )
+        self.stats.candidates = len(found)
+        if not found:
+            return {}
+        fetched = self._fetch_ids({i for p in found for i in p})
+        index = {aid: i for i, aid in enumerate(fetched.ids)}
+        ia = np.array([index[a] for a, _ in found], np.int64)
+        ib = np.array([index[b] for _, b in found], np.int64)
+        return link(fetched, ia, ib, self.needed, self.stats)
+
+    def _fetch_ids(self, wanted: set[str]) -> Fetched:
+        """Like `_fetch_rows`, by article id (the Ray path has ids, not row numbers)."""
+        value_set = pa.array(sorted(wanted), pa.string())
+        ids: list[str] = []
+        groups: list[str | None] = []
+        pos: list[int] = []
+        sig_parts = []
+        for path, is_new in self._signature_files():
+            start = 0
+            columns = ["article_id", "signature"] + ([] if is_new else ["dup_group"])
+            for batch in pq.ParquetFile(path).iter_batches(self.batch_rows, columns=columns):
+                hit = pc.is_in(batch.column("article_id"), value_set=value_set)
+                local = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+                if len(local):
+                    self.stats.held(len(ids) + batch.num_rows)
+                    take = pa.array(local)
+                    ids += batch.column("article_id").take(take).to_pylist()
+                    if is_new:
+                        groups += [None] * len(local)
+                        pos += (local + start).tolist()
+                    else:
+                        groups += batch.column("dup_group").take(take).to_pylist()
+                        pos += [-1] * len(local)
+                    sig_parts.append(signature_matrix(batch.column("signature").take(take)))
+                start += batch.num_rows
+        self.stats.signatures_fetched += len(ids)
+        return Fetched(ids, groups, np.array(pos, np.int64), np.concatenate(sig_parts))
+
+    # ---- persisting ----
+
+    def new_ids(self) -> Iterator[pa.Array]:
+        """The new rows' article ids, batch by batch in add order."""
+        if self.new_path.exists():
+            for batch in pq.ParquetFile(self.new_path).iter_batches(
+                self.batch_rows, ["article_id"]
+            ):
+                yield batch.column(0)
+
+    def save(self, groups: dict[int, str]) -> None:
+        """Append the new rows with their groups to `path` (atomically, streamed)."""
+        self._finish_adding()
+        if not self.new_rows:
             return
-        new = pa.Table.from_pylist(self._new, schema=SIGNATURES)
-        if Path(path).exists():
-            new = pa.concat_tables([pq.read_table(path, schema=SIGNATURES), new])
-        write_table(path, new, SIGNATURES)
-        self._new = []
+        with ParquetSink(self.path, SIGNATURES) as sink:
+            if self.path.exists():
+                for batch in pq.ParquetFile(self.path).iter_batches(self.batch_rows):
+                    sink.write(batch)
+            start = 0
+            for batch in pq.ParquetFile(self.new_path).iter_batches(self.batch_rows):
+                ids = batch.column("article_id").to_pylist()
+                dup = [groups.get(start + i, aid) for i, aid in enumerate(ids)]
+                start += len(ids)
+                sink.write(
+                    pa.table(
+                        [batch.column("article_id"), pa.array(dup), batch.column("signature")],
+                        schema=SIGNATURES,
+                    )
+                )
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.abort()
+            self._sink = None
+        self._tmp.cleanup()
+
+    def __enter__(self) -> NearDuplicateIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def band_rows(batch: pa.Table, bands: int, rows: int, new: bool) -> pa.Table:
+    """Map stage for the Ray path: one (key, article_id, new) row per band of each signature."""
+    h = band_hashes(signature_matrix(batch.column("signature")), bands, rows)
+    n = batch.num_rows
+    return pa.table(
+        {
+            "key": pa.array(h.reshape(-1), pa.uint64()),
+            "article_id": batch.column("article_id").take(np.repeat(np.arange(n), bands)),
+            "new": pa.array(np.full(n * bands, new), pa.bool_()),
+            "part": pa.array(h.reshape(-1) % np.uint64(RAY_PARTS), pa.uint64()),
+        }
+    )
+
+
+def _bucket_id_pairs(group: pa.Table) -> pa.Table:
+    """Ray `map_groups` over whole buckets: every pair of rows sharing a bucket that involves a
+    new row, as (smaller id, larger id)."""
+    keys = group.column("key").to_numpy()
+    i, j = bucket_pairs(keys, np.arange(len(keys), dtype=np.int64))
+    new = group.column("new").to_numpy(zero_copy_only=False)
+    keep = new[i] | new[j]
+    ids = group.column("article_id")
+    a, b = ids.take(pa.array(i[keep])), ids.take(pa.array(j[keep]))
+    first = pc.less(a, b)
+    return pa.table(
+        {"a": pc.if_else(first, a, b), "b": pc.if_else(first, b, a)},
+        schema=pa.schema([("a", pa.string()), ("b", pa.string())]),
+    )

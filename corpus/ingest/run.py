@@ -339,14 +339,15 @@ def ingest(
         for aid, h in zip(b.column(0).to_pylist(), b.column(1).to_pylist(), strict=True):
             seen_ids[aid] = h
             seen_hashes.add(h)
-    index = NearDuplicateIndex.load(index_path, opts.near_duplicate_threshold)
     quarantine = Quarantine(ws.quarantine_dir, "ingest")
     reports: list[SourceReport] = []
 
-    with ParquetSink(ws.articles_path, ARTICLES) as sink:
-        # Carry the existing articles over: the file is rewritten with the new ones appended.
-        for b in iter_batches(ws.articles_path, batch_size=8192):
-            sink.write(_carry_over(b, given))
+    with (
+        NearDuplicateIndex(index_path, opts.near_duplicate_threshold) as index,
+        # New articles are staged until near-duplicate grouping, one global step over all of
+        # them and every earlier signature, has given each its dup_group.
+        ParquetSink(index.workdir / "articles.parquet", ARTICLES, compression="lz4") as sink,
+    ):
         for reader, source, notes in zip(readers, names, naming_notes, strict=True):
             license = given.get(source, registry.get(source, {}).get("license"))
             report = SourceReport(source, reader.format, {}, license=license, notes=notes)
@@ -384,7 +385,8 @@ def ingest(
                     f"{n:,} file(s) not read (only .txt and .txt.gz are): {some}"
                     + (", ..." if n > 5 else "")
                 )
-        index.save(index_path)
+        sink.close()
+        _write_grouped(ws, index, sink.path, reports, given)
     quarantine.flush()
     for report in reports:
         report.already_quarantined = quarantine.already.get(report.source, 0)
@@ -468,6 +470,34 @@ def _carry_over(batch: pa.RecordBatch, licences: dict[str, str]) -> pa.Table:
     return table.select(ARTICLES.names)
 
 
+def _write_grouped(
+    ws: Workspace,
+    index: NearDuplicateIndex,
+    staged: Path,
+    reports: list[SourceReport],
+    licences: dict[str, str],
+) -> None:
+    """Group the staged new articles, then rewrite articles.parquet: the existing articles
+    carried over, the new ones appended with their dup_group; save the signatures."""
+    groups = index.group()
+    start = 0
+    for report in reports:  # staged rows are in report order
+        end = start + report.counts.accepted
+        report.near_duplicates = sum(start <= p < end for p in groups)
+        start = end
+    col = ARTICLES.get_field_index("dup_group")
+    with ParquetSink(ws.articles_path, ARTICLES) as out:
+        for b in iter_batches(ws.articles_path, batch_size=8192):
+            out.write(_carry_over(b, licences))
+        pos = 0
+        for b in iter_batches(staged, batch_size=8192):
+            ids = b.column("article_id").to_pylist()
+            dup = pa.array([groups.get(pos + i, aid) for i, aid in enumerate(ids)], pa.string())
+            out.write(b.set_column(col, ARTICLES.field(col), dup))
+            pos += len(ids)
+        index.save(groups)
+
+
 def _dedupe(
     cleaned: list[dict[str, Any]],
     report: SourceReport,
@@ -476,7 +506,8 @@ def _dedupe(
     seen_ids: dict[str, str],
     seen_hashes: set[str],
 ) -> list[dict[str, Any]]:
-    """Exact duplicates are skipped, near-duplicates grouped; returns the rows to write."""
+    """Exact duplicates are skipped, the rest added to the near-duplicate index; returns the
+    rows to stage."""
     counts = report.counts
     rows = []
     for r in cleaned:
@@ -507,9 +538,8 @@ def _dedupe(
             continue
         seen_ids[aid] = h
         seen_hashes.add(h)
-        r["dup_group"] = index.assign(aid, r["text"])
-        if r["dup_group"] != aid:
-            report.near_duplicates += 1
+        index.add(aid, r["text"])
+        r["dup_group"] = aid  # until grouping, once every source is read
         counts.accepted += 1
         rows.append({k: r[k] for k in ARTICLES.names})
     return rows
