@@ -248,3 +248,15 @@ def test_ray_path_equals_local_path(tmp_path, ray_local):
     assert on_ray == local
     assert sum(g != a for a, g in local.items()) > 10
     assert (tmp_path / "l.parquet").read_bytes() == (tmp_path / "r.parquet").read_bytes()
+
+
+def test_lsh_params_and_mixing_are_datasketchs():
+    """The band split and hash mixing are computed here (no scipy import); they must stay those
+    of datasketch, which earlier signatures and the old index used."""
+    from datasketch.lsh import _optimal_param
+    from datasketch.minhash import _fmix
+
+    for t in (0.5, 0.6, 0.7, 0.8, 0.9):
+        assert lsh_params(t) == _optimal_param(max(0.3, t - 0.15), NUM_PERM, 0.5, 0.5)
+    x = np.random.default_rng(0).integers(0, 2**32, 1000, dtype=np.uint64).astype(np.uint32)
+    assert (dedup._fmix32(x) == _fmix(x, 32)).all()

@@ -26,7 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from datasketch.minhash import _fmix
 
 from corpus.io import ParquetSink
 from corpus.text import normalize_for_matching
@@ -73,6 +72,7 @@ def _fold_table() -> np.ndarray:
 @functools.cache
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
     # datasketch's "affine32" permutations (seed 1): signatures stored earlier stay comparable.
+    # Imported here: it pulls in scipy (~60 MB), which grouping alone does not need.
     from datasketch import MinHash
 
     return MinHash(num_perm=NUM_PERM, seed=1).permutations
@@ -95,6 +95,16 @@ def _window_hash(codes: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser (as datasketch's `_fmix(h, 32)`): spreads the window
+    hashes before sampling."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
 def signature(text: str) -> np.ndarray:
     """MinHash (NUM_PERM uint32 slots) of the text's character shingles, vectorised with numpy.
 
@@ -108,7 +118,7 @@ def signature(text: str) -> np.ndarray:
     codes = codes[codes != 0]
     if len(codes) < SHINGLE:
         codes = np.concatenate([codes, np.zeros(SHINGLE - len(codes), np.uint32)])
-    hv = _fmix(_window_hash(codes, SHINGLE), 32)
+    hv = _fmix32(_window_hash(codes, SHINGLE))
     sampled = hv[hv % SAMPLE == 0]
     hv = np.unique(sampled if len(sampled) >= 8 else hv)
     a, b = _permutations()
@@ -138,12 +148,25 @@ def signature_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return data[start : start + len(fixed) * NUM_PERM].reshape(-1, NUM_PERM).astype(np.uint32)
 
 
+@functools.cache
 def lsh_params(threshold: float) -> tuple[int, int]:
     """(bands, rows per band): LSH finds candidates generously (0.15 below the threshold, for
-    recall); the signature estimate then confirms them against the threshold (precision)."""
-    from datasketch.lsh import _optimal_param
+    recall); the signature estimate then confirms them against the threshold (precision).
 
-    return _optimal_param(max(0.3, threshold - 0.15), NUM_PERM, 0.5, 0.5)
+    The split that minimises the false-positive area below that point plus the false-negative
+    area above it (equal weights; the candidate probability at similarity s is
+    1 - (1 - s^rows)^bands), as datasketch chooses it, without importing scipy for it.
+    """
+    t = max(0.3, threshold - 0.15)
+    best, best_error = (1, NUM_PERM), float("inf")
+    below, above = np.linspace(0.0, t, 1001), np.linspace(t, 1.0, 1001)
+    for bands in range(1, NUM_PERM + 1):
+        for rows in range(1, NUM_PERM // bands + 1):
+            fp = np.trapezoid(1 - (1 - below**rows) ** bands, below)
+            fn = np.trapezoid((1 - above**rows) ** bands, above)
+            if 0.5 * fp + 0.5 * fn < best_error:
+                best, best_error = (bands, rows), 0.5 * fp + 0.5 * fn
+    return best
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -468,7 +491,9 @@ class NearDuplicateIndex:
         ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
         # Grouping by the bucket key itself would call Python once per bucket (millions);
         # grouping by a slice of the key keeps every bucket whole in fewer, bigger groups.
-        pairs = ds.groupby("part").map_groups(_bucket_id_pairs, batch_format="pyarrow")
+        pairs = ds.groupby("part", num_partitions=RAY_PARTS).map_groups(
+            _bucket_id_pairs, batch_format="pyarrow"
+        )
         found: set[tuple[str, str]] = set()
         for batch in pairs.iter_batches(batch_format="pyarrow", batch_size=self.batch_rows):
             found.update(
