@@ -221,3 +221,53 @@ def diff(
         for label, c in labels.items():
             table.add_row(kind, label, f"{c['before']:,}", f"{c['after']:,}", f"{c['delta']:+,}")
     console.print(table)
+
+
+@app.command()
+def report(
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            help="The release to report on (default: the newest published one, if any).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="Folder for index.html and the PNGs (default: report/ in the workspace).",
+            show_default=False,
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Draw a self-contained HTML report with plots (labels, sources, agreement, pre-labels).
+
+    Labels per split, sentences and events per source and month (from the release);
+    agreement per label, pre-label acceptance per label and per model version, annotator
+    throughput, and the learning curve of a trained model (from the workspace). Plots are
+    embedded in the page, which needs no network to open.
+
+    Example: corpus report --release 1.0.0 --out /tmp/report
+    """
+    from pathlib import Path
+
+    from corpus.publish.manifest import list_versions
+    from corpus.publish.release import release_dir
+    from corpus.publish.report import PAGE, build_report, write_report
+
+    ws = open_workspace(workspace)
+    if release is None:
+        published = list_versions(ws.releases_dir)
+        release = published[-1] if published else None
+    path = release_dir(ws, release) if release else None
+    target = Path(out) if out else ws.root / "report"
+    with console_err.status("drawing the report", spinner="dots"):
+        rep = build_report(ws, path)
+        files = write_report(rep, target)
+    for p in rep.plots:
+        if p.png is None:
+            console.print(f"{p.title}: {p.note}", highlight=False)
+    console.print(f"Report: [bold]{escape(str(target / PAGE))}[/] ({len(files) - 1} plots)")

@@ -98,12 +98,13 @@ def train(
                 console_err.print(f"  ... and {len(rep.skipped) - 5} more", highlight=False)
     for src in data.sources:
         console.print(f"data: {src}", highlight=False, soft_wrap=True)
+    points = None
     if curve:
         with console_err.status("training on 25/50/75/100% of the data"):
             points = learning_curve(ontology, data, backend=backend, base=base)
         _print_curve(points)
     with console_err.status(f"training {backend} on {len(data.examples):,} sentences"):
-        result = train_and_store(ws, ontology, data, name, backend=backend, base=base)
+        result = train_and_store(ws, ontology, data, name, backend=backend, base=base, curve=points)
     card = result.card
     rel = (ws.root / "models" / name / result.version).relative_to(ws.root)
     console.print(

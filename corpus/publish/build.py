@@ -240,6 +240,8 @@ def _build(
         "publish": ws.section("publish"),
         "configs": _config_entries(ontology, written.rows),
     }
+    step("drawing the report")
+    info["report"] = _write_report(ws, out, info)
     features = release_features(list(ontology.entity_types), list(ontology.event_types))
     (out / CARD).write_text(dataset_card(info, features), encoding="utf-8")
     manifest = write_manifest(out, {k: v for k, v in info.items() if k != "publish"})
@@ -252,6 +254,26 @@ def _build(
             "(only the card or the tool version may differ)."
         )
     return report
+
+
+def _write_report(ws: Workspace, out: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """The release's report page and its main plots as PNG (`report/`); what the card shows."""
+    from corpus.publish.report import MAIN_PLOTS, PAGE, REPORT_DIR, build_report, write_report
+
+    rep = build_report(ws, out, info)
+    write_report(rep, out / REPORT_DIR, MAIN_PLOTS)
+    return {
+        "page": f"{REPORT_DIR}/{PAGE}",
+        "plots": [
+            {
+                "name": p.name,
+                "title": p.title,
+                "png": f"{REPORT_DIR}/{p.name}.png" if p.png and p.name in MAIN_PLOTS else None,
+                "note": p.note,
+            }
+            for p in rep.plots
+        ],
+    }
 
 
 def _config_entries(ontology: Any, rows: dict[str, dict[str, int]]) -> dict[str, Any]:

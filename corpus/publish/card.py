@@ -311,6 +311,25 @@ def _baseline(info: dict[str, Any]) -> list[str]:
     return out
 
 
+def _report(info: dict[str, Any]) -> list[str]:
+    rep = info.get("report")
+    if not rep:
+        return []
+    out = [
+        "## Report\n",
+        f"[`{rep['page']}`]({rep['page']}) is a self-contained page (plots embedded, no "
+        "network) with every figure below and more: annotator throughput, the learning "
+        "curve. `corpus report --release VERSION` draws it again.\n",
+    ]
+    for p in rep["plots"]:
+        if p["png"]:
+            out.append(f"![{p['title']}]({p['png']})\n")
+        elif p["name"] in ("labels_per_split", "agreement_per_label", "prelabel_acceptance"):
+            out.append(f"- {p['title']}: {p['note']}")
+    out.append("")
+    return out
+
+
 def _changes(info: dict[str, Any]) -> list[str]:
     out: list[str] = []
     out.append("## Changes since the previous version\n")
@@ -372,6 +391,7 @@ SECTIONS = (
     _tokens,
     _events,
     _baseline,
+    _report,
     _changes,
     _provenance,
 )

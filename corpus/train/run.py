@@ -98,8 +98,10 @@ def train_and_store(
     backend: str = "crf",
     base: str | None = None,
     params: dict | None = None,
+    curve: list[dict[str, Any]] | None = None,
 ) -> TrainResult:
-    """Train on the data minus a hash-carved validation part, score on it, store the model."""
+    """Train on the data minus a hash-carved validation part, score on it, store the model
+    (with the `learning_curve` points, when given, so `corpus report` can draw them)."""
     from corpus.train.store import check_name
 
     check_name(name)
@@ -121,6 +123,15 @@ def train_and_store(
         t = time.perf_counter()
         extra["validation"] = evaluate(model, dev)
         extra["validation"]["seconds"] = round(time.perf_counter() - t, 2)
+    if curve:
+        extra["curve"] = [
+            {
+                "share": p["share"],
+                "sentences": p["sentences"],
+                **{k: p["scores"][k]["f1"] for k in ("entity", "trigger", "micro")},
+            }
+            for p in curve
+        ]
     version = save_model(ws, name, model, extra)
     return TrainResult(version, model.card, len(train), len(dev))
 
