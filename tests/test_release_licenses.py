@@ -134,3 +134,13 @@ def test_publish_refuses_mixed_licences_in_one_line_unless_told(tmp_path, capsys
     assert "licence: CC-BY-NC-SA-4.0 (chosen (--license))" in r.output
     card = (built.ws.releases_dir / "1.0.0" / "README.md").read_text(encoding="utf-8")
     assert "license: cc-by-nc-sa-4.0" in card
+
+
+def test_a_malformed_release_licence_is_a_usage_error(tmp_path, capsys):
+    built = build_workspace(tmp_path / "ws", n_articles=2)
+    code, _, err = run_main(
+        capsys, "publish", "1.0.0", "--license", "CC BY 4.0", "--workspace", built.ws.root
+    )
+    assert code == 2 and "is not an SPDX licence id" in err
+    with pytest.raises(Exception, match="is not an SPDX licence id"):
+        publish(built.ws, "1.0.0", license="CC-BY-4.0\n")

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
+from corpus.cli.ingest_cmd import _license_option
 from corpus.errors import ReleaseError
 
 ToOpt = Annotated[
@@ -67,6 +68,7 @@ def publish(
             "licences; needed when they cannot be combined (e.g. CC-BY-NC-4.0 with "
             "CC-BY-SA-4.0).",
             show_default=False,
+            callback=_license_option,
         ),
     ] = None,
     baseline: Annotated[

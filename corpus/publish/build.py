@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 import corpus
 from corpus.errors import ReleaseError
 from corpus.io import require
+from corpus.licenses import check_license
 from corpus.publish.annotations import Adjudicated, adjudicated, check_labels
 from corpus.publish.baselines import baseline_scores, not_computed
 from corpus.publish.card import dataset_card
@@ -102,6 +103,8 @@ def publish(
     """
     step = on_step or (lambda _msg: None)
     version_key(version)
+    if license is not None:
+        check_license(license, "--license")
     releases = ws.releases_dir
     final = releases / version
     if final.exists():
