@@ -607,6 +607,9 @@ def examples_from_annotations(annotations: pa.Table) -> list[ArgumentExample]:
 
 
 MIN_LEARNED_ARGUMENTS = 30  # fewer annotated arguments than this: the rules do better
+# Training runs inside `corpus prelabel`: past this many annotated sentences (a stable sample by
+# text hash) more data changes little and only makes the command slower.
+MAX_LEARNED_SENTENCES = 20_000
 
 
 def get_argumenter(spec: str | None, workspace: Workspace | None, ontology: Ontology):
@@ -630,6 +633,9 @@ def get_argumenter(spec: str | None, workspace: Workspace | None, ontology: Onto
         import pyarrow.parquet as pq
 
         examples = examples_from_annotations(pq.read_table(workspace.annotations_path))
+        if len(examples) > MAX_LEARNED_SENTENCES:
+            examples.sort(key=lambda e: hashlib.sha256(e.text.encode()).digest())
+            examples = examples[:MAX_LEARNED_SENTENCES]
     n_args = sum(len(e.arguments) for e in examples)
     if n_args < MIN_LEARNED_ARGUMENTS:
         if spec == "learned":
