@@ -29,6 +29,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "min_chars": 20,
         "max_chars": 200_000,
         "near_duplicate_threshold": 0.7,
+        "encoding": "auto",  # of text sources: detected, or a codec name (--encoding)
     },
     "segment": {"max_sentence_chars": 0},
     "prelabel": {"prelabeler": "lexicon"},

@@ -6,10 +6,12 @@ import codecs
 import csv
 import io
 import json
+import tomllib
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -245,10 +247,10 @@ def test_encoding_config_default_and_bad_encoding_is_a_clear_error(ws, tmp_path,
     assert e.value.code in (1, 2)
     err = capsys.readouterr().err
     assert "klingon-8" in err and "Traceback" not in err
-    cfg = (ws.root / "corpus.toml").read_text(encoding="utf-8")
-    (ws.root / "corpus.toml").write_text(
-        cfg.replace("[ingest]", '[ingest]\nencoding = "windows-1256"', 1), encoding="utf-8"
-    )
+    cfg = tomllib.loads((ws.root / "corpus.toml").read_text(encoding="utf-8"))
+    assert cfg["ingest"]["encoding"] == "auto"  # written by init, so users see the setting
+    cfg["ingest"]["encoding"] = "windows-1256"
+    (ws.root / "corpus.toml").write_text(tomli_w.dumps(cfg), encoding="utf-8")
     ws2 = Workspace.load(ws.root)
     assert IngestOptions.from_workspace(ws2).encoding == "windows-1256"
     (report,) = run(ws2, path)
