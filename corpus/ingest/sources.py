@@ -401,11 +401,17 @@ class SourceReader:
         self.skipped: list[str] = []
         self.total = self._total()
         self.position = 0
+        # Detected up front: an unreadable (e.g. truncated gzip) file fails before any work.
+        self._file_encoding = (
+            resolve_encoding(self.requested_encoding, _head(self.path))
+            if self.format in ("jsonl", "json", "csv", "tsv")
+            else None
+        )
         if self.format in ("csv", "tsv"):
             self._csv_header()  # a file without a usable header fails before anything is written
 
     def _csv_header(self) -> list[str] | None:
-        enc = resolve_encoding(self.requested_encoding, _head(self.path))
+        enc = self._file_encoding or Encoding("utf-8")
         stream, raw = _open_binary(self.path)
         with raw, stream:
             delimiter = "\t" if self.format == "tsv" else ","
@@ -426,7 +432,10 @@ class SourceReader:
         return ", ".join(name for name, _ in self.encodings.most_common())
 
     def _encoding_of(self, path: Path) -> Encoding:
-        enc = resolve_encoding(self.requested_encoding, _head(path))
+        if path == self.path and self._file_encoding:
+            enc = self._file_encoding
+        else:
+            enc = resolve_encoding(self.requested_encoding, _head(path))
         self.encodings[enc.name] += 1
         return enc
 
