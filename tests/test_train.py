@@ -232,3 +232,55 @@ def test_bio_round_trip_keeps_offsets():
         (3, 4, "PER"),
     ]
     assert text[4:14] == "زيد بن علي"
+
+
+def test_transformer_backend_fine_tunes_a_tiny_local_model(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from tests.test_prelabel_optional import make_bert
+
+    base = make_bert(tmp_path / "tiny-base", ["O", "B-X"], "O")
+    examples = make_examples(32, seed=8)
+    model = train_model(
+        examples,
+        ONTOLOGY,
+        backend="transformer",
+        base=str(base),
+        params={"epochs": 12, "lr": 5e-3, "batch_size": 8},
+    )
+    info = model.card
+    assert info["backend"] == "transformer" and info["base_model"] == str(base)
+    assert info["device"] in ("cpu", "cuda") or info["device"].startswith("cuda")
+    losses = info["epoch_losses"]
+    assert len(losses) == 12 and losses[-1] < 0.5 * losses[0]  # it learned
+    assert set(info["labels"]["entity"]) == {"PER", "GPE", "ORG"}
+    scores = evaluate(model, examples[:16])
+    assert scores["micro"]["f1"] > 0.3
+
+    # Stored, reloaded and used through model:NAME like any model.
+    ws = Workspace.init(tmp_path / "ws")
+    from corpus.train import save_model
+
+    assert save_model(ws, "bert", model) == "v1"
+    assert (ws.root / "models" / "bert" / "v1" / "hf" / "config.json").is_file()
+    p = get_prelabeler("model:bert", ws)
+    text = examples[0].text
+    spans, unsure = p.analyse(text, uncertainty=True)
+    assert 0.0 <= unsure <= 1.0
+    for s in spans:
+        assert 0 < s.score <= 1 and text[s.start : s.end].strip() == text[s.start : s.end]
+    assert p.predict(text) == spans
+    assert {(s.start, s.end, s.label) for s in spans if s.source == "model:bert"} == {
+        (s.start, s.end, s.label) for s in model.predict(text)
+    }
+
+    # Through the CLI: --base names the folder; a folder that is not a model is a clear error.
+    write_annotations(ws, examples)
+    code, out = cli(
+        capsys, "train", "-n", "bert", "--backend", "transformer", "--base", base, "-w", ws.root
+    )  # default parameters: 3 epochs
+    assert code == 0, out
+    assert "bert v2" in out
+    code, out = cli(capsys, "train", "--backend", "transformer", "--base", tmp_path, "-w", ws.root)
+    assert code == 1 and "not a Hugging Face model folder" in out
+    code, out = cli(capsys, "train", "--backend", "transformer", "-w", ws.root)
+    assert code == 1 and "needs --base PATH" in out

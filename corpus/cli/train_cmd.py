@@ -85,6 +85,8 @@ def train(
     check_name(name)
     ws = open_workspace(workspace, lock="train")
     ontology = load_ontology(ws.ontology_path)
+    if base and not Path(base).expanduser().exists() and (ws.root / base).exists():
+        base = str(ws.root / base)  # a checkpoint kept in the workspace, e.g. models/arabert
     data = gather(ws, ontology, release=release, extra=extra, label_map=label_map)
     for rep in data.reports:
         if rep.skipped:
