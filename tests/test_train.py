@@ -284,3 +284,16 @@ def test_transformer_backend_fine_tunes_a_tiny_local_model(tmp_path, capsys):
     assert code == 1 and "not a Hugging Face model folder" in out
     code, out = cli(capsys, "train", "--backend", "transformer", "-w", ws.root)
     assert code == 1 and "needs --base PATH" in out
+
+
+def test_a_model_with_features_of_another_version_is_refused(tmp_path):
+    from corpus.train import save_model
+
+    ws = Workspace.init(tmp_path / "ws")
+    save_model(ws, "old", train_model(make_examples(24, seed=9), ONTOLOGY))
+    card_path = ws.root / "models" / "old" / "v1" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["feature_version"] = 1
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ModelPrelabelerError, match="features of another version"):
+        get_prelabeler("model:old", ws)

@@ -81,9 +81,15 @@ def train_model(
     t0 = time.perf_counter()
     if backend == "crf":
         from corpus.train.crf import FEATURE_NAMES, CRFModel
+        from corpus.train.features import FEATURE_VERSION
 
         impl = CRFModel.train(examples, params=params, use_lexicon=use_lexicon)
-        features: dict[str, Any] = {"features": FEATURE_NAMES, "lexicon_features": use_lexicon}
+        features: dict[str, Any] = {
+            "features": FEATURE_NAMES,
+            "feature_version": FEATURE_VERSION,
+            "lexicon_features": use_lexicon,
+            "params": {**impl.params},
+        }
     elif backend == "transformer":
         from corpus.train.transformer import TransformerModel
 

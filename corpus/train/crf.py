@@ -82,6 +82,7 @@ class CRFModel:
         self.model_bytes = taggers  # kind -> crfsuite model file contents
         self.labels = labels  # kind -> labels it was trained on
         self.use_lexicon = use_lexicon
+        self.params: dict = {}
         self._taggers: dict = {}
         self._featurizer: Featurizer | None = None
 
@@ -117,6 +118,7 @@ class CRFModel:
                 labels[k] = sorted({s.label for ex in examples for s in ex.spans if s.kind == k})
         model = cls(taggers, labels, use_lexicon)
         model._featurizer = feat
+        model.params = params
         return model
 
     # -- persistence

@@ -23,6 +23,8 @@ _CONJ = "وف"
 _PREP = "بكل"
 _SUFFIXES = ("هما", "هم", "هن", "ها", "نا", "كم", "ه", "ي", "ك")
 _PUNCT = frozenset(PUNCTUATION)
+# Bump when features change: a model trained with other features is refused, not misread.
+FEATURE_VERSION = 2
 _EDGE = {d: [f"w{d}=<edge>"] for d in (-2, -1, 1, 2)}
 
 
@@ -128,44 +130,46 @@ class Featurizer:
 
     def sentence(self, text: str, tokens: Sequence[tuple[int, int]]) -> list[list[str]]:
         """Feature lists for the tokens of one sentence."""
-        words = [self.word(text[a:b]) for a, b in tokens]
+        word = self.word
+        words = [word(text[a:b]) for a, b in tokens]
         lex = self._lexicon_tags(text, tokens)
         n = len(words)
+        # Pad with edge markers so the loop needs no bounds checks.
+        edge = (None, _EDGE[1], _EDGE[1], _EDGE[2], _EDGE[2], "<edge>")
+        pre = (None, _EDGE[-1], _EDGE[-1], _EDGE[-2], _EDGE[-2], "<edge>")
+        padded = [pre, pre, *words, edge, edge]
         out = []
         for i in range(n):
-            w = words[i]
-            f = w[0].copy()
-            f += words[i - 1][1] if i >= 1 else _EDGE[-1]
-            f += words[i + 1][2] if i + 1 < n else _EDGE[1]
-            f += words[i - 2][3] if i >= 2 else _EDGE[-2]
-            f += words[i + 2][4] if i + 2 < n else _EDGE[2]
-            if i > 0:
-                f.append("bg-=" + words[i - 1][5] + "|" + w[5])
-            else:
-                f.append("first")
-            if i + 1 < n:
-                f.append("bg+=" + w[5] + "|" + words[i + 1][5])
-            if lex[i]:
-                f.append("L=" + lex[i])
-                f.append("Ll=" + lex[i][2:])
-            if i >= 1 and lex[i - 1]:
-                f.append("L-1=" + lex[i - 1])
-            if i + 1 < n and lex[i + 1]:
-                f.append("L1=" + lex[i + 1])
+            w = padded[i + 2]
+            f = w[0] + padded[i + 1][1] + padded[i + 3][2] + padded[i][3] + padded[i + 4][4]
+            f.append("bg-=" + padded[i + 1][5] + "|" + w[5])
+            f.append("bg+=" + w[5] + "|" + padded[i + 3][5])
+            if lex is not None:
+                tag = lex[i]
+                if tag:
+                    f.append("L=" + tag)
+                    f.append("Ll=" + tag[2:])
+                if i >= 1 and lex[i - 1]:
+                    f.append("L-1=" + lex[i - 1])
+                if i + 1 < n and lex[i + 1]:
+                    f.append("L1=" + lex[i + 1])
             out.append(f)
         return out
 
-    def _lexicon_tags(self, text: str, tokens: Sequence[tuple[int, int]]) -> list[str]:
-        """B-/I- of the lexicon's span label over each token ("" outside its spans)."""
-        tags = [""] * len(tokens)
+    def _lexicon_tags(self, text: str, tokens: Sequence[tuple[int, int]]) -> list[str] | None:
+        """B-/I- of the lexicon's span label over each token ("" outside its spans); None when
+        the lexicon found nothing."""
         if self.lexicon is None or not tokens:
-            return tags
+            return None
         import bisect
 
-        ends = [b for _a, b in tokens]
-        starts = [a for a, _b in tokens]
         found = self.lexicon.predict(text)
         self.last_lexicon = (text, found)
+        if not found:
+            return None
+        ends = [b for _a, b in tokens]
+        starts = [a for a, _b in tokens]
+        tags = [""] * len(tokens)
         for s in found:
             i0 = bisect.bisect_right(ends, s.start)
             i1 = bisect.bisect_left(starts, s.end)

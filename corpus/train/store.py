@@ -102,6 +102,14 @@ def load_model(ws: Workspace, name: str, version: str | None = None) -> TrainedM
     labels = card["labels"]
     if card["backend"] == "crf":
         from corpus.train.crf import CRFModel
+        from corpus.train.features import FEATURE_VERSION
+
+        if card.get("feature_version") != FEATURE_VERSION:
+            raise TrainError(
+                f"Model {name} {version} was trained with CRF features of another version of "
+                f"this tool ({card.get('feature_version')}, now {FEATURE_VERSION}).",
+                f"Retrain it: corpus train --name {name}",
+            )
 
         impl: Any = CRFModel.load(folder, labels, card.get("lexicon_features", True))
     elif card["backend"] == "transformer":
