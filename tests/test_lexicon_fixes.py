@@ -47,6 +47,9 @@ def labels_of(pl, text: str, word: str) -> set[str]:
         ("أكد المسؤول وجود قوات أجنبية في المنطقة.", "وجود"),
         ("أشار إلى وجود عمليات تهريب واسعة.", "وجود"),
         ("أغلق الحارس الباب بإحكام.", "الباب"),
+        ("وقع الطرفان الاتفاق في إطار المصالحة.", "إطار"),
+        ("ومع ذلك رفض الوزير الطلب.", "ومع"),
+        ("نحن نجد صعوبة في الوصول.", "نجد"),
     ],
 )
 def test_common_words_are_not_names(pl, text, word):
@@ -80,6 +83,12 @@ def test_person_rule_stops_at_a_conjunction(pl):
 def test_person_rule_does_not_take_a_preposition_word(pl):
     text = "وطالب خالد بالتحدث إلى الصحفيين."
     assert not any(label == "PER" and "بالتحدث" in t for label, t in spans(pl, text))
+
+
+def test_a_first_name_and_ben_before_a_known_name_join_it(pl):
+    text = "استقبل الشيخ حمدان بن محمد بن راشد آل مكتوم الوفد."
+    assert ("PER", "حمدان بن محمد بن راشد آل مكتوم") in spans(pl, text)
+    assert ("PER", "أبو محمد الجولاني") in spans(pl, "قال أبو محمد الجولاني إن الهجوم فشل.")
 
 
 def test_long_names_keep_their_family_name(pl):

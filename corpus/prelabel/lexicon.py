@@ -308,6 +308,7 @@ _NOT_PLAIN |= B.ORG_HEAD | B.FACILITY | B.UNIT | B.DAY | B.MONTH | B.RELATIVE_DA
 _RULE_BITS = _TIMEISH | B.FIRST_NAME | B.FIRST_NAME_WEAK | B.FACILITY | B.ORG_HEAD | B.ORG_TYPE_GPE
 _RULE_BITS |= B.LOC_TYPE | B.MEDIA | B.LATIN_ACRONYM | B.LATIN_NAME
 _MONTHS = B.MONTH | B.MONTH_WEAK
+_KUNYA = frozenset(("ابو", "ابي", "ام"))
 # Latin-script names in Arabic text: an acronym (CNN, IBM) or a capitalised word (Dell).
 # An Arabic clitic may be glued to it (وCNN).
 _LATIN_ACRONYM = re.compile(r"[وفبلك]{0,2}[A-Z][A-Z0-9&]{1,5}")
@@ -761,7 +762,7 @@ class LexiconPrelabeler:
                 chosen.append([s, e, label, kind, score])
 
         self._drones(chosen, words, cats)
-        self._extend(chosen, used, cats, join, n)
+        self._extend(chosen, used, cats, join, n, words)
         if allcats & (B.NUMBER | B.DIGITS):
             chosen += self._counts(chosen, used, words, cats, join, n)
         chosen.sort(key=lambda c: (c[0], c[1]))
@@ -1020,7 +1021,7 @@ class LexiconPrelabeler:
                 c[2], c[3], c[4] = "VEH", "entity", 0.6
 
     @staticmethod
-    def _extend(chosen, used, cats, join, n) -> None:
+    def _extend(chosen, used, cats, join, n, words) -> None:
         """Add the type word before an organisation name, the nationality adjective after it, and
         the type adjective after a weapon or vehicle noun."""
         for c in chosen:
@@ -1041,10 +1042,19 @@ class LexiconPrelabeler:
                     used[e] = True
                     e += 1
             elif label == "PER":
-                # a kunya: أبو فراس الهفل
                 if s > 0 and not used[s - 1] and join[s - 1] and cats[s - 1] & B.NAME_PARTICLE:
-                    s -= 1
-                    used[s] = True
+                    if words[s - 1].key in _KUNYA:
+                        s -= 1  # a kunya: أبو فراس الهفل
+                        used[s] = True
+                    elif (
+                        s > 1
+                        and not used[s - 2]
+                        and join[s - 2]
+                        and cats[s - 2] & (B.FIRST_NAME | B.FIRST_NAME_WEAK)
+                    ):
+                        # a first name + بن/آل before a known name: حمدان بن محمد بن راشد
+                        s -= 2
+                        used[s] = used[s + 1] = True
             c[0], c[1] = s, e
 
     @staticmethod
