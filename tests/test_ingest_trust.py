@@ -142,9 +142,10 @@ def test_csv_unterminated_quote_is_one_quarantined_row(ws, tmp_path):
     n=st.integers(2, 12),
     broken=st.sets(st.integers(0, 10), max_size=4),
     delimiter=st.sampled_from([",", "\t"]),
+    newline=st.sampled_from(["\n", "\r\n"]),
 )
 def test_property_lost_closing_quotes_cost_exactly_their_rows(
-    tmp_path_factory, n, broken, delimiter
+    tmp_path_factory, n, broken, delimiter, newline
 ):
     broken = {b for b in broken if b < n - 1}  # the last row's: see the next test
     ws = Workspace.init(tmp_path_factory.mktemp("csvprop"))
@@ -153,7 +154,7 @@ def test_property_lost_closing_quotes_cost_exactly_their_rows(
         field = '"' + story(i).replace('"', '""') + ("" if i in broken else '"')
         lines.append(f"r{i}{delimiter}{field}")
     path = ws.root / ("in.tsv" if delimiter == "\t" else "in.csv")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
     (report,) = run(ws, path)
     c = report.counts
     assert (c.read, c.accepted, c.quarantined) == (n, n - len(broken), len(broken))

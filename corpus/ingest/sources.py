@@ -587,7 +587,8 @@ class SourceReader:
                         rowno,
                         lines[:n],
                         enc,
-                        f"quoting error: an unterminated or stray quote (csv: {e}); fix the quotes and ingest again",
+                        f"CSV quoting error ({e}): an unterminated or stray quote, most likely; "
+                        "fix the row and ingest the file again (rows already ingested are skipped)",
                     )
                     continue
                 if not row or not any(c.strip() for c in row):
