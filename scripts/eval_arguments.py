@@ -10,11 +10,12 @@ model is trained on the train part (gold spans and arguments) and both predictor
 on the test part:
 - triggers: exact span and event type;
 - arguments: trigger span and type, role, and entity span and type must all match, scored
-  twice: on gold spans (the argument step alone) and on the lexicon's predicted spans (what an
-  annotator sees after `corpus prelabel`).
+  twice: on gold spans (the argument step alone) and on a pre-labeler's predicted spans (what an
+  annotator sees after `corpus prelabel`): the lexicon by default, or any `--prelabeler` (e.g. a
+  trained `model:NAME` of the workspace given with `--workspace`).
 
 Run: .venv/bin/python scripts/eval_arguments.py [--data FILE] [--split test|train|all]
-     [--errors]
+     [--prelabeler SPEC [--workspace DIR]] [--errors]
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from corpus.ontology import default_ontology_path, load_ontology  # noqa: E402
+from corpus.prelabel import get_prelabeler  # noqa: E402
 from corpus.prelabel.arguments import ArgumentExample, ArgumentModel, ArgumentRules  # noqa: E402
-from corpus.prelabel.lexicon import LexiconPrelabeler  # noqa: E402
 
 DEFAULT_DATA = ROOT / "tests" / "data" / "argument_eval.jsonl"
 
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--split", choices=("test", "train", "all"), default="test")
+    ap.add_argument("--prelabeler", default="lexicon", help='spans to score on: "lexicon", ...')
+    ap.add_argument("--workspace", type=Path, help="workspace of a model:NAME pre-labeler")
     ap.add_argument("--errors", action="store_true", help="print argument errors of the rules")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     args = ap.parse_args(argv)
@@ -112,12 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     test = rows if args.split == "all" else [r for r in rows if part_of(r["id"]) == args.split]
     rules = ArgumentRules(onto)
     learned = ArgumentModel(onto).fit(example(r) for r in train)
-    lexicon = LexiconPrelabeler()
+    ws = None
+    if args.workspace is not None:
+        from corpus.workspace import Workspace
+
+        ws = Workspace.load(args.workspace)
+    lexicon = get_prelabeler(args.prelabeler, ws)
 
     trig_pairs = []
     results: dict[str, dict[str, list]] = {"rules": {}, "learned": {}}
     for name in results:
-        results[name] = {"gold spans": [], "lexicon spans": []}
+        results[name] = {"gold spans": [], "predicted spans": []}
     for r in test:
         gold = gold_args(r)
         spans_g = gold_spans(r)
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             pg = predicted_args(spans_g, model.predict(r["text"], spans_g))
             pl = predicted_args(predicted, model.predict(r["text"], predicted))
             results[name]["gold spans"].append((gold, pg))
-            results[name]["lexicon spans"].append((gold, pl))
+            results[name]["predicted spans"].append((gold, pl))
             if args.errors and name == "rules" and pg != gold:
                 text = r["text"]
                 print(f"\n{r['id']} {text}")
@@ -149,12 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p, rc, f = prf(*score(trig_pairs))
     n_t = sum(len(g) for g, _ in trig_pairs)
-    print(f"triggers (lexicon, span + type): {n_t} gold   P {p:.3f} R {rc:.3f} F1 {f:.3f}")
+    print(f"spans from {lexicon.name} {lexicon.version}")
+    print(f"triggers (span + type): {n_t} gold   P {p:.3f} R {rc:.3f} F1 {f:.3f}")
     print(
         f"\n{'arguments on':16} {'rules P':>8} {'R':>6} {'F1':>6}   {'learned P':>9} {'R':>6} {'F1':>6}"
     )
     summary = {"triggers": {"precision": p, "recall": rc, "f1": f}}
-    for where in ("gold spans", "lexicon spans"):
+    for where in ("gold spans", "predicted spans"):
         line = f"{where:16}"
         for name in ("rules", "learned"):
             p, rc, f = prf(*score(results[name][where]))
