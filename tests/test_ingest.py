@@ -218,6 +218,9 @@ def test_bad_csv_rows(ws, tmp_path):
     assert (report.counts.accepted, report.counts.quarantined) == (1, 2)
     reasons = sorted(q["reason"] for q in quarantined(ws))
     assert reasons[0].startswith("has 3 fields") and reasons[1].startswith("undecodable")
+    # The record as written, quotes and all, so it can be fixed and fed again.
+    raws = {q["reason"][:3]: q["raw"] for q in quarantined(ws)}
+    assert raws["has"] == f'3,"{ARTICLE_B}",extra'
 
 
 def test_undecodable_txt_file_and_broken_json_array(ws, tmp_path):

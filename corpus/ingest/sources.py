@@ -601,7 +601,8 @@ class SourceReader:
                     yield self._bad_csv_record(rowno, lines, enc, None)
                     continue
                 loc = _csv_location(rowno, lines)
-                joined = delimiter.join(row)
+                # The record as written (quotes and all), so a quarantined one can be fixed.
+                joined = "".join(line.text for line in lines).rstrip("\r\n")
                 if len(row) != len(header):
                     yield RawRecord(
                         loc,
