@@ -120,7 +120,9 @@ class CamelPrelabeler:
         """From `[prelabel] camel_morphology_db` / `camel_ner_model` (catalogue dataset names)."""
         cfg = workspace.section("prelabel") if workspace else {}
         db, ner = cfg.get("camel_morphology_db") or None, cfg.get("camel_ner_model") or None
-        return cls(camel_status(db, ner), db, ner)
+        # the lexicon part with the workspace's own gazetteer entries
+        lexicon = LexiconPrelabeler.from_workspace(workspace)
+        return cls(camel_status(db, ner), db, ner, lexicon=lexicon)
 
     @property
     def version(self) -> str:

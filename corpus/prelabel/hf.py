@@ -92,7 +92,8 @@ class HFPrelabeler:
             from corpus.ontology import load_ontology
 
             ontology = load_ontology(workspace.ontology_path)
-        return cls(path, ontology)
+        # the lexicon part with the workspace's own gazetteer entries
+        return cls(path, ontology, lexicon=LexiconPrelabeler.from_workspace(workspace))
 
     @property
     def version(self) -> str:
