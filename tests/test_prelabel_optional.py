@@ -293,13 +293,11 @@ def test_hf_lexicon_part_uses_the_workspace_gazetteer(tmp_path, bert_o):
 
     ws = Workspace.init(tmp_path / "ws")
     shutil.copytree(bert_o, ws.root / "models" / "tiny")
+    text = "قتل قائد لواء الفاتحين أمس"
     before = get_prelabeler("hf:models/tiny", ws)
+    assert "ORG" not in {s.label for s in before.predict(text)}
     (ws.root / "lexicon").mkdir()
     (ws.root / "lexicon" / "org.txt").write_text("لواء الفاتحين\n", encoding="utf-8")
-    text = "قتل قائد لواء الفاتحين أمس"
     p = get_prelabeler("hf:models/tiny", ws)
     assert ("ORG", "لواء الفاتحين") in {(s.label, text[s.start : s.end]) for s in p.predict(text)}
-    assert ("ORG", "لواء الفاتحين") not in {
-        (s.label, text[s.start : s.end]) for s in before.predict(text)
-    }
     assert p.version != before.version  # the gazetteer is part of it: predictions are redone
