@@ -149,6 +149,15 @@ def test_project_from_the_ontology_is_validated_created_and_reused(ls_workspace,
     assert "Mark whole words" in project["expert_instruction"]
     assert f"Reusing project {pid}" in cli("project", "create", "-w", ws.root)
     assert len(list(client.sdk.projects.list())) == 1
+    # A custom title sticks: a later create without --title does not rename it back.
+    cli("project", "create", "--title", "Syria [batch 1]", "-w", ws.root)
+    assert client.get_project(pid)["title"] == "Syria [batch 1]"
+    assert f"Reusing project {pid}" in cli("project", "create", "-w", ws.root)
+    assert client.get_project(pid)["title"] == "Syria [batch 1]"
+    assert ws.read_state("project")["title"] == "Syria [batch 1]"
+    from corpus.cli.pull_cmds import review_title
+
+    assert review_title(ws) == "Syria [batch 1]"  # the review project is named after it
     # A config the server rejects: its own message is shown.
     with pytest.raises(LabelStudioError) as e:
         client.validate_config("<View><Text name='text' value='$text'/><Labels name='x' "

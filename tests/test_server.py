@@ -215,11 +215,13 @@ def test_restart_status_env_and_stop(ls_template, tmp_path, monkeypatch):
         assert info.password not in s and info.api_key not in s
         assert info.password in flat(cli("server", "status", "--login", "-w", ws.root).output)
 
-        env_out = cli("server", "env", "-w", ws.root)
+        # `export` lines by default: `eval "$(corpus server env)"` reaches child processes.
+        exported = cli("server", "env", "-w", ws.root).output.strip().splitlines()
+        assert exported == [f"export LABEL_STUDIO_URL={info.url}",
+                            f"export LABEL_STUDIO_API_KEY={info.api_key}"]  # fmt: skip
+        env_out = cli("server", "env", "--no-export", "-w", ws.root)
         lines = env_out.output.strip().splitlines()
         assert lines == [f"LABEL_STUDIO_URL={info.url}", f"LABEL_STUDIO_API_KEY={info.api_key}"]
-        exported = cli("server", "env", "--export", "-w", ws.root).output.splitlines()
-        assert exported[0] == f"export LABEL_STUDIO_URL={info.url}"
         # What `eval` gives a script is enough for the SDK to talk to the server.
         monkeypatch.setenv("LABEL_STUDIO_URL", lines[0].split("=", 1)[1])
         monkeypatch.setenv("LABEL_STUDIO_API_KEY", lines[1].split("=", 1)[1])
@@ -232,6 +234,10 @@ def test_restart_status_env_and_stop(ls_template, tmp_path, monkeypatch):
         assert not psutil.pid_exists(info.pid) or psutil.Process(info.pid).status() == "zombie"
         assert cli("server", "status", "-w", ws.root).exit_code == 1
         assert "was not running" in cli("server", "stop", "-w", ws.root).output
+        # A restart keeps the port (bookmarks and exported URLs stay valid).
+        restarted = cli("server", "start", "-w", ws.root)
+        assert restarted.exit_code == 0, restarted.output
+        assert srv.read_info(ws).url == info.url
     finally:
         srv.stop(ws)
     with pytest.raises(SystemExit) as e:

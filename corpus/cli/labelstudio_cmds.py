@@ -49,7 +49,7 @@ def server_start(
         info, how = server.start(ws, timeout=timeout, echo=console_err.print)
     from corpus.labelstudio.client import refresh_project_url
 
-    refresh_project_url(ws, info.url)  # the port changes from one start to the next
+    refresh_project_url(ws, info.url)  # the port changes when the last one was taken
     already = " (was already running)" if how == "running" else ""
     console.print(
         f"Label Studio {info.version} running at [bold]{info.url}[/] (pid {info.pid}){already}"
@@ -60,7 +60,7 @@ def server_start(
             "(shown once; kept owner-only in .corpus/server.json, "
             "`corpus server status --login` shows it again)"
         )
-    console.print('Scripts and the SDK: eval "$(corpus server env --export)"')
+    console.print('Scripts and the SDK: eval "$(corpus server env)"')
 
 
 @server_app.command("stop")
@@ -119,12 +119,18 @@ def server_status(
 def server_env(
     workspace: WorkspaceOpt = None,
     export: Annotated[
-        bool, typer.Option("--export", help="Prefix lines with `export ` for eval in a shell.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--export/--no-export",
+            help="Print `export KEY=value` lines (the default), so `eval` passes them on to "
+            "child processes; --no-export prints bare KEY=value lines.",
+        ),
+    ] = True,
 ) -> None:
-    """Print LABEL_STUDIO_URL=... and LABEL_STUDIO_API_KEY=... for the embedded server.
+    """Print `export LABEL_STUDIO_URL=...` and `export LABEL_STUDIO_API_KEY=...` for the
+    embedded server.
 
-    Example: eval "$(corpus server env --export)"; python my_script.py
+    Example: eval "$(corpus server env)"; python my_script.py
     """
     from corpus.labelstudio import server
 
@@ -166,7 +172,8 @@ def project_create(
     client = LabelStudio.connect(ws)
     result = ensure_project(
         client,
-        title=title or ws.section("label_studio").get("project_title") or "Arabic events",
+        title=title,  # None keeps an existing project's title
+        default_title=ws.section("label_studio").get("project_title") or "Arabic events",
         label_config=label_config_xml(ontology),
         description=ontology.description,
         instructions=guidance_html(ontology),

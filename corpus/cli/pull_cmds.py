@@ -178,6 +178,16 @@ def pull(
     _write_json(json_path, {**report.as_dict(), "ready": ready, "conflicts": conflicts})
 
 
+def review_title(ws: Workspace) -> str:
+    """The main project's title (a custom `--title` included): the review project is named after
+    it."""
+    return (
+        ws.read_state("project").get("title")
+        or ws.section("label_studio").get("project_title")
+        or "Arabic events"
+    )
+
+
 def _project_id(ws: Workspace) -> int:
     from corpus.errors import LabelStudioError
 
@@ -392,7 +402,7 @@ def review_push(workspace: WorkspaceOpt = None) -> None:
     client = LabelStudio.connect(ws)
     pid = state.get("project_id")
     if not pid or state.get("server") != client.server_key or client.get_project(pid) is None:
-        title = ws.section("label_studio").get("project_title", "Arabic events") + " (review)"
+        title = f"{review_title(ws)} (review)"
         config = label_config_xml(load_ontology(ws.ontology_path))
         pid = client.create_project(
             title,

@@ -141,22 +141,23 @@ def existing_sentence_ids(client: LabelStudio, project_id: int) -> set[str]:
 def ensure_project(
     client: LabelStudio,
     *,
-    title: str,
+    title: str | None,
     label_config: str,
     description: str = "",
     instructions: str = "",
     ontology_hash: str = "",
     model_version: str | None = None,
+    default_title: str = "Arabic events",
 ) -> ProjectResult:
     """Create the workspace's project, or reuse it (updating the config when it changed).
 
     A config change that drops labels still used by annotations or drafts is refused: those
-    annotations would no longer be shown or pulled.
+    annotations would no longer be shown or pulled. `title` None keeps an existing project's
+    title (a new project gets `default_title`): only an explicit title renames.
     """
     client.validate_config(label_config)
     state = client.workspace.read_state(PROJECT_STATE) if client.workspace else {}
     fields: dict[str, Any] = {
-        "title": title,
         "description": description,
         "label_config": label_config,
         "expert_instruction": instructions,
@@ -173,8 +174,11 @@ def ensure_project(
             note = f"project {state['project_id']} no longer exists on the server; "
     elif state.get("project_id"):
         note = f"the recorded project {state['project_id']} is on {state.get('server')}; "
+    if title is not None:
+        fields["title"] = title
     if current is None:
-        pid, action = client.new_project(fields), "created"
+        title = title or default_title
+        pid, action = client.new_project({"title": title, **fields}), "created"
         note += "created a new project"
     else:
         pid = int(current["id"])
@@ -186,6 +190,7 @@ def ensure_project(
         if changed:
             client.update_project(pid, changed)
         action = "updated" if "label_config" in changed else "reused"
+        title = title or current.get("title") or default_title
     result = ProjectResult(pid, action, f"{client.url}/projects/{pid}/data", note)
     if client.workspace is not None:
         client.workspace.write_state(

@@ -125,6 +125,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    """Whether `port` on 127.0.0.1 can be listened on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def server_env(
     data: Path, username: str, password: str, token: str, base: dict[str, str] | None = None
 ) -> dict[str, str]:
@@ -363,9 +373,18 @@ def start(
     # Paths are re-derived on every start: the workspace folder may have moved.
     info.data_dir, info.log_path = str(data), str(log_path(ws))
     configured = int(ws.section("label_studio").get("port") or 0)
+    # The port of the last start is kept while it is free: bookmarks and exported URLs stay valid.
+    remembered = 0 if configured else int(info.port or 0)
     log = Path(info.log_path)
     for attempt in range(3):
-        port = configured or free_port()
+        if configured:
+            port = configured
+        elif attempt == 0 and remembered and port_is_free(remembered):
+            port = remembered
+        else:
+            port = free_port()
+            if attempt == 0 and remembered:
+                echo(f"note: port {remembered} (the last start's) is taken; using {port}")
         url = f"http://127.0.0.1:{port}"
         # Tests start servers from inside pytest: tie them to it so none outlives a killed run.
         tied = os.environ.get("CORPUS_SERVER_DIE_WITH_PARENT") == "1"
