@@ -128,6 +128,8 @@ def free_port() -> int:
 def port_is_free(port: int) -> bool:
     """Whether `port` on 127.0.0.1 can be listened on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the server binds: connections of the last run still in TIME_WAIT do not count.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
