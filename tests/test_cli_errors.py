@@ -116,3 +116,19 @@ def test_quarantine_rows_are_shown_as_data_not_markup(ws, capsys):
     q.flush()
     code, out, _ = main_exit(["quarantine", "ingest", "-w", ws.root], capsys)
     assert code == 0 and "[red]feed[/red].jsonl" in out and "[b]x[/b]" in out
+
+
+def test_markup_in_a_workspace_path_is_printed_as_is(tmp_path, capsys):
+    """A folder named "a[" inside which is "x]": the path holds "[/x]", a closing markup tag."""
+    import json
+
+    root = tmp_path / "a[" / "x]" / "[bold]ws"
+    src = tmp_path / "s.jsonl"
+    text = "قُتل خمسة مدنيين وأصيب عشرة آخرون في قصف على مدينة إدلب صباح الأحد. وقال مسؤول إن القصف استهدف السوق."
+    src.write_text(json.dumps({"id": "1", "text": text}, ensure_ascii=False) + "\n", "utf-8")
+    for args in (["init", root], ["ingest", src, "-w", root], ["segment", "-w", root],
+                 ["prelabel", "-w", root], ["status", "-w", root]):  # fmt: skip
+        code, out, err = main_exit(args, capsys)
+        assert code == 0, (args, err)
+        assert "Traceback" not in err
+    assert str(root / "data") in "".join(out.split("\n")) or "[bold]ws" in out

@@ -152,25 +152,25 @@ def ingest_cmd(
         name = escape(r.source)
         if r.encoding and r.encoding not in ("utf-8", "ascii") and r.encoding_detected:
             console.print(
-                f"note: {name}: read as {escape(r.encoding)} (detected; pass --encoding to "
+                f"note: {escape(str(name))}: read as {escape(r.encoding)} (detected; pass --encoding to "
                 "choose another)."
             )
         for note in r.notes:
-            console.print(f"[yellow]warning:[/] {name}: {escape(note)}")
+            console.print(f"[yellow]warning:[/] {escape(str(name))}: {escape(note)}")
         if r.fields and r.fields.get("text") is None:
             # Only when some row parsed: rows that did not decode say so below instead.
             console.print(
-                f"[yellow]warning:[/] {name}: no text field found; pass --text-field NAME."
+                f"[yellow]warning:[/] {escape(str(name))}: no text field found; pass --text-field NAME."
             )
         if r.undecodable:
             console.print(
-                f"[yellow]warning:[/] {name}: {r.undecodable:,} row(s) did not decode as "
+                f"[yellow]warning:[/] {escape(str(name))}: {r.undecodable:,} row(s) did not decode as "
                 f"{r.encoding}; their bytes are kept in the quarantine (raw_bytes). If the file "
                 "is in another encoding, pass --encoding (e.g. --encoding windows-1256)."
             )
         if r.id_conflicts:
             console.print(
-                f"[yellow]warning:[/] {name}: {r.id_conflicts:,} row(s) reuse an article id with "
+                f"[yellow]warning:[/] {escape(str(name))}: {r.id_conflicts:,} row(s) reuse an article id with "
                 "different text. If this is another source with the same name, pass "
                 "--source-name NAME."
             )
@@ -179,7 +179,7 @@ def ingest_cmd(
         already = sum(r.already_quarantined for r in reports)
         console.print(
             f"{total_q:,} row(s) quarantined with their reasons in "
-            f"{ws.quarantine_dir / 'ingest.parquet'} (see `corpus quarantine`)"
+            f"{escape(str(ws.quarantine_dir / 'ingest.parquet'))} (see `corpus quarantine`)"
             + (f"; {already:,} of them were already there from an earlier run." if already else ".")
         )
-    console.print(f"articles: {ws.articles_path}")
+    console.print(f"articles: {escape(str(ws.articles_path))}")

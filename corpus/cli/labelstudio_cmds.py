@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
@@ -52,7 +53,7 @@ def server_start(
     refresh_project_url(ws, info.url)  # the port changes when the last one was taken
     already = " (was already running)" if how == "running" else ""
     console.print(
-        f"Label Studio {info.version} running at [bold]{info.url}[/] (pid {info.pid}){already}"
+        f"Label Studio {info.version} running at [bold]{escape(str(info.url))}[/] (pid {info.pid}){already}"
     )
     if how == "created":
         console.print(
@@ -184,7 +185,9 @@ def project_create(
         "updated": "Updated the labeling config of",
         "reused": "Reusing",
     }[result.action]
-    console.print(f"{verb} project {result.project_id} ({ontology.name}): [bold]{result.url}[/]")
+    console.print(
+        f"{verb} project {result.project_id} ({ontology.name}): [bold]{escape(str(result.url))}[/]"
+    )
     if result.note and result.action == "created" and "no longer" in result.note:
         console_err.print(f"[yellow]note:[/] {result.note}")
 
@@ -276,8 +279,10 @@ def project_push(
     if report.rejected_spans:
         console_err.print(
             f"[yellow]warning:[/] {report.rejected_spans:,} predicted spans failed validation "
-            f"and were left out: see {ws.quarantine_dir / 'push.parquet'}"
+            f"and were left out: see {escape(str(ws.quarantine_dir / 'push.parquet'))}"
         )
     if report.retries:
         console_err.print(f"note: {report.retries} import requests were retried")
-    console.print(f"Annotate at [bold]{client.url}/projects/{report.project_id}/data[/]")
+    console.print(
+        f"Annotate at [bold]{escape(str(client.url))}/projects/{report.project_id}/data[/]"
+    )

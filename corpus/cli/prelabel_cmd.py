@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
 from corpus.errors import CorpusError
@@ -26,7 +27,7 @@ def _open_prelabeler(ws: Workspace, spec: str | None, model_fallback: str | None
         # fallback=False: an unavailable source is an error unless --fallback names another.
         prelabeler = get_prelabeler(spec, ws, fallback=False, model_fallback=model_fallback)
     for w in caught:
-        console_err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        console_err.print(f"[yellow]warning:[/] {escape(str(w.message))}", highlight=False)
     return prelabeler
 
 
@@ -111,7 +112,7 @@ def prelabel(
     out_rel = ws.predictions_path.relative_to(ws.root)
     if not force and ws.predictions_path.exists() and ws.read_state("prelabel") == fingerprint:
         console.print(
-            f"Predictions are up to date ({pl.name} {pl.version}) -> {out_rel}; "
+            f"Predictions are up to date ({pl.name} {pl.version}) -> {escape(str(out_rel))}; "
             "use --force to pre-label again."
         )
         return
@@ -147,11 +148,11 @@ def prelabel(
         f"Pre-labeled {sentences:,} sentences with {pl.name} ({pl.version}): "
         f"{entities:,} entity spans, {triggers:,} trigger spans, {relations:,} arguments"
         + (f" ({argumenter.name} {argumenter.version})" if argumenter is not None else "")
-        + f" -> {out_rel}"
+        + f" -> {escape(str(out_rel))}"
     )
     if bad:
         q_rel = quarantine.path.relative_to(ws.root)
-        console.print(f"[yellow]{bad:,} invalid spans quarantined[/] -> {q_rel}")
+        console.print(f"[yellow]{bad:,} invalid spans quarantined[/] -> {escape(str(q_rel))}")
 
 
 def _count(values: Any, value: str) -> int:  # a pyarrow array
@@ -194,20 +195,22 @@ def ontology_check(path: OntologyFileArg = None, workspace: WorkspaceOpt = None)
 
     onto = load_ontology(file)
     console.print(
-        f"Ontology {onto.name!r} version {onto.version} is valid ({file}): "
+        f"Ontology {onto.name!r} version {onto.version} is valid ({escape(str(file))}): "
         f"{len(onto.entity_types)} entity types, {len(onto.event_types)} event types, "
         f"{len(onto.roles)} roles, {len(onto.choices)} choices; hash {onto.hash[:12]}"
     )
     xml_path = file.with_suffix(".xml")
     if not xml_path.exists():
-        console.print(f"No labeling config at {xml_path} yet: run `corpus ontology render`.")
+        console.print(
+            f"No labeling config at {escape(str(xml_path))} yet: run `corpus ontology render`."
+        )
     elif xml_path.read_text(encoding="utf-8") != label_config_xml(onto):
         raise CorpusError(
             f"{xml_path} is out of date with {file.name}.",
             "Run `corpus ontology render` to write it again.",
         )
     else:
-        console.print(f"Labeling config {xml_path} is up to date.")
+        console.print(f"Labeling config {escape(str(xml_path))} is up to date.")
 
 
 @ontology_app.command("render")
@@ -241,4 +244,6 @@ def ontology_render(
     tmp = temp_path(target)
     tmp.write_text(xml, encoding="utf-8")
     tmp.replace(target)
-    console.print(f"Wrote the labeling config for {file.name} -> {target}")
+    console.print(
+        f"Wrote the labeling config for {escape(str(file.name))} -> {escape(str(target))}"
+    )

@@ -51,7 +51,7 @@ def _copy_and_push(
         console.print(f"Copied to [bold]{escape(url)}[/] (checksums verified)")
     if hub:
         url = push_to_hub(path, hub)
-        console.print(f"Pushed to the Hub: [bold]{url}[/] (tag {version})")
+        console.print(f"Pushed to the Hub: [bold]{escape(str(url))}[/] (tag {version})")
 
 
 @app.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
@@ -95,7 +96,7 @@ def _print_pull(report: Any, what: str) -> None:
     if report.quarantined:
         console.print(
             f"[yellow]{report.quarantined:,} annotation(s) quarantined[/] "
-            f"in {report.quarantine_path}; first reasons:"
+            f"in {escape(str(report.quarantine_path))}; first reasons:"
         )
         for reason in report.quarantine_reasons[:10]:
             # One line per reason (no wrapping, no markup): easy to grep and copy.
@@ -171,7 +172,7 @@ def pull(
     ready = adjudicate(table, policy=policy, reviewer=reviewer).num_rows
     conflicts = len(find_conflicts(table))
     console.print(
-        f"{table.num_rows:,} annotations in {ws.annotations_path}; {ready:,} sentences ready for "
+        f"{table.num_rows:,} annotations in {escape(str(ws.annotations_path))}; {ready:,} sentences ready for "
         f"release (adjudication policy {policy!r})"
         + (f"; {conflicts:,} conflicting (see `corpus review push`)" if conflicts else "")
     )
@@ -225,7 +226,7 @@ def _write_json(path: Path | None, report: dict) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        console.print(f"report written to {path}")
+        console.print(f"report written to {escape(str(path))}")
 
 
 def _fmt(x: Any) -> str:
@@ -426,7 +427,7 @@ def review_push(workspace: WorkspaceOpt = None) -> None:
             {"project_id": pid, "server": client.server_key, "url": f"{client.url}/projects/{pid}",
              "pushed": sorted(pushed)},
         )  # fmt: skip
-    console.print(f"sent {sent:,} review task(s) to {client.url}/projects/{pid}/data")
+    console.print(f"sent {sent:,} review task(s) to {escape(str(client.url))}/projects/{pid}/data")
     console.print("When reviewers have submitted their decisions, run `corpus review pull`.")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_bar
 from corpus.errors import CorpusError, WorkspaceConfigError
@@ -89,7 +90,9 @@ def segment(
             progress.advance(task, table.num_rows)
 
     rel = ws.sentences_path.relative_to(ws.root)
-    console.print(f"Segmented {articles:,} articles into {sentences:,} sentences -> {rel}")
+    console.print(
+        f"Segmented {articles:,} articles into {sentences:,} sentences -> {escape(str(rel))}"
+    )
     if limit:
         console.print(f"sentences over {limit:,} characters were cut at ؛ / ، / a space")
     if empty:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
@@ -91,7 +92,7 @@ def train(
     for rep in data.reports:
         if rep.skipped:
             console_err.print(
-                f"[yellow]warning:[/] {rep.source}: {len(rep.skipped)} bad lines skipped",
+                f"[yellow]warning:[/] {escape(str(rep.source))}: {len(rep.skipped)} bad lines skipped",
                 highlight=False,
             )
             for line in rep.skipped[:5]:
@@ -111,7 +112,7 @@ def train(
     rel = (ws.root / "models" / name / result.version).relative_to(ws.root)
     console.print(
         f"Trained {backend} model [bold]{name} {result.version}[/] on {result.train_sentences:,} "
-        f"sentences in {card['training']['seconds']:.1f} s -> {rel} (current)"
+        f"sentences in {card['training']['seconds']:.1f} s -> {escape(str(rel))} (current)"
     )
     val = card.get("validation")
     if val:
