@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 import corpus.cli
-from corpus.cli import segment_cmd
 from corpus.io import write_table
 from corpus.schemas import ARTICLES, SENTENCES
+from corpus.segment import run as segment_run
 from corpus.segment.spans import sentence_spans
 from corpus.workspace import Workspace
 
@@ -95,7 +95,7 @@ def test_segment_is_idempotent(tmp_path):
 def test_segment_streams_in_batches(tmp_path, monkeypatch):
     texts = {f"a{i:02d}": f"الخبر رقم {i}. وقال المراسل إن الوضع هادئ." for i in range(7)}
     ws = make_workspace(tmp_path, texts)
-    monkeypatch.setattr(segment_cmd, "BATCH_ARTICLES", 2)
+    monkeypatch.setattr(segment_run, "BATCH_ARTICLES", 2)
     run(ws)
     rows = pq.read_table(ws.sentences_path).to_pylist()
     assert [r["article_id"] for r in rows] == [aid for aid in texts for _ in range(2)]

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer._click.globals import get_current_context  # typer bundles its own click
 
+from corpus.errors import CorpusError
 from corpus.workspace import Workspace
 
 app = typer.Typer(
@@ -80,3 +81,44 @@ def progress_bar(unit: str | None = None, *, out: Console = console_err) -> Prog
         transient=True,
         disable=not out.is_terminal,
     )
+
+
+# --- where a stage's batches run (corpus.runner) ----------------------------------------------
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help='Where batches run: "local" (a process pool on this machine) or "ray" (Ray Data: '
+        "a cluster at --ray-address / RAY_ADDRESS, else a local Ray; needs corpus[ray]).",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        "-j",
+        min=1,
+        help="Worker processes for --engine local (default: all cores); the output is the "
+        "same whatever the number. With --engine ray: model actors (default: the cluster's CPUs).",
+        show_default=False,
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster to join with --engine ray (e.g. ray://head:10001, or auto). "
+        "Default: RAY_ADDRESS, else a local Ray.",
+        show_default=False,
+    ),
+]
+
+
+def make_engine(engine: str, workers: int | None, ray_address: str | None):
+    """The runner's Engine from the CLI options (a clear error for an unknown engine)."""
+    from corpus.runner import Engine  # imports pyarrow: kept out of `corpus --help`
+
+    if ray_address and engine != "ray":
+        raise CorpusError("--ray-address only applies with --engine ray.")
+    return Engine(engine, workers, ray_address)

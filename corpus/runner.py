@@ -1,0 +1,327 @@
+"""One runner for every stage's batch function: all local cores by default, Ray Data for clusters.
+
+A stage is a pure function `pyarrow.Table -> pyarrow.Table` (or a class made once per worker that
+is called like one: a model-backed stage loads its resource in `__init__`, Ray's class-UDF shape).
+The runner only moves batches:
+
+- `local` (default): a process pool over batches, `workers` processes (default: all cores).
+  Batches are cut by row count, never by worker count, and results are taken back in input order,
+  so the output is the same whatever the number of workers (same rows, order, ids, and
+  byte-identical Parquet).
+- `ray`: Ray Data `read_parquet -> map_batches(fn, batch_format="pyarrow")`, joining the
+  cluster at `ray_address` (or `RAY_ADDRESS`), else starting a local one; results come back in
+  input order (`preserve_order`) and are written like the local engine's, so the two are equal
+  row by row.
+
+Paths may be local paths or URIs on any pyarrow/fsspec filesystem (`s3://...`, `gs://...`,
+`file://...`, `memory://...`); a cluster needs a filesystem every node can reach.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from corpus.errors import CorpusError
+
+ENGINES = ("local", "ray")
+IN_FLIGHT = 2  # batches queued per worker: keeps workers busy, memory bounded
+
+
+def cpu_count() -> int:
+    """Cores this process may use (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A batch function with its options, or a class instantiated once per worker.
+
+    `fn` is a function (called as `fn(table, **kwargs)`) or a class (made as `fn(**kwargs)`, then
+    called with each table). Everything must pickle: workers receive it.
+    """
+
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_class(self) -> bool:
+        return isinstance(self.fn, type)
+
+    def make(self) -> Callable[[pa.Table], pa.Table]:
+        if self.is_class:
+            return self.fn(**self.kwargs)
+        return partial(self.fn, **self.kwargs) if self.kwargs else self.fn
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fn, "__qualname__", repr(self.fn))
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where batches run: `kind` "local" (process pool) or "ray"."""
+
+    kind: str = "local"
+    workers: int | None = None  # None: all cores (local) / as many as the cluster gives (ray)
+    ray_address: str | None = None  # None: RAY_ADDRESS, else a local Ray
+
+    def __post_init__(self) -> None:
+        if self.kind not in ENGINES:
+            raise CorpusError(
+                f"Unknown engine {self.kind!r}.", f"Use one of: {', '.join(ENGINES)}."
+            )
+        if self.workers is not None and self.workers < 1:
+            raise CorpusError(f"--workers must be at least 1, not {self.workers}.")
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers or cpu_count()
+
+    def describe(self) -> str:
+        if self.kind == "ray":
+            where = self.ray_address or os.environ.get("RAY_ADDRESS") or "a local Ray"
+            return f"ray ({where})"
+        n = self.n_workers
+        return f"local, {n} worker{'s' if n != 1 else ''}"
+
+
+# --- filesystems ---------------------------------------------------------------------------------
+
+
+def filesystem(uri: str | Path) -> tuple[pafs.FileSystem, str]:
+    """(pyarrow filesystem, path in it) for a local path or a URI (pyarrow's own, else fsspec)."""
+    s = str(uri)
+    if "://" not in s:
+        return pafs.LocalFileSystem(), str(Path(s).absolute())
+    try:
+        return pafs.FileSystem.from_uri(s)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        import fsspec  # imported here: only URIs pyarrow does not know need it
+
+        fs, path = fsspec.core.url_to_fs(s)
+        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
+def exists(uri: str | Path) -> bool:
+    fs, path = filesystem(uri)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def read_batches(
+    uri: str | Path, columns: list[str] | None = None, batch_rows: int = 4096
+) -> Iterator[pa.Table]:
+    """A Parquet file as tables of `batch_rows` rows (cut by rows only: the same for everyone)."""
+    fs, path = filesystem(uri)
+    with fs.open_input_file(path) as f:
+        pf = pq.ParquetFile(f)
+        for b in pf.iter_batches(batch_size=batch_rows, columns=columns):
+            yield pa.Table.from_batches([b])
+
+
+def count_rows(uri: str | Path) -> int:
+    fs, path = filesystem(uri)
+    with fs.open_input_file(path) as f:
+        return pq.ParquetFile(f).metadata.num_rows
+
+
+class Sink:
+    """Writes tables to `<uri>.tmp` on any filesystem and moves it into place on `close`."""
+
+    def __init__(self, uri: str | Path, schema: pa.Schema, compression: str = "zstd"):
+        self.fs, self.path = filesystem(uri)
+        self.schema = schema
+        self.tmp = self.path + ".tmp"
+        parent = self.path.rsplit("/", 1)[0]
+        if parent:
+            self.fs.create_dir(parent, recursive=True)
+        self._writer = pq.ParquetWriter(
+            self.tmp, schema, filesystem=self.fs, compression=compression
+        )
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        table = table.select(self.schema.names)
+        self._writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+        self.fs.move(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self._writer.close()
+        try:
+            self.fs.delete_file(self.tmp)
+        except OSError:
+            pass
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+# --- the local engine ----------------------------------------------------------------------------
+
+_WORKER_FN: Callable[[pa.Table], pa.Table] | None = None
+
+
+def _init_worker(stage: Stage) -> None:
+    global _WORKER_FN
+    _WORKER_FN = stage.make()  # once per worker: a model loads here, not per batch
+
+
+def _run_batch(table: pa.Table) -> pa.Table:
+    assert _WORKER_FN is not None
+    return _WORKER_FN(table)
+
+
+def _pool_map(stage: Stage, tables: Iterable[pa.Table], workers: int) -> Iterator[pa.Table]:
+    # fork: workers start in milliseconds and share the parent's loaded modules; the stage is
+    # still pickled-safe (Ray needs that), which tests check.
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(stage,)
+    )
+    window: deque[Future] = deque()
+    try:
+        for t in tables:
+            window.append(pool.submit(_run_batch, t))
+            if len(window) >= IN_FLIGHT * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- the Ray engine ------------------------------------------------------------------------------
+
+
+def _ray(engine: Engine) -> Any:
+    try:
+        import ray  # optional extra: only `--engine ray` needs it (and it takes seconds to load)
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise CorpusError(
+            "--engine ray needs Ray, which is not installed.",
+            "Install the extra: pip install 'corpus[ray]'.",
+        ) from None
+    if not ray.is_initialized():
+        address = engine.ray_address or os.environ.get("RAY_ADDRESS") or None
+        try:
+            ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise CorpusError(
+                f"Cannot join the Ray cluster at {address} ({e}).",
+                "Check --ray-address / RAY_ADDRESS (e.g. ray://head:10001 or auto).",
+            ) from None
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    return ray
+
+
+def _ray_map(
+    stage: Stage,
+    source: str | Path,
+    columns: list[str] | None,
+    batch_rows: int,
+    engine: Engine,
+) -> Iterator[pa.Table]:
+    ray = _ray(engine)
+    fs, path = filesystem(source)
+    ds = ray.data.read_parquet(path, filesystem=fs, columns=columns)
+    options: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": batch_rows}
+    if stage.is_class:
+        # Ray's class UDF: each actor makes the stage (loads its model) once.
+        cpus = int(ray.available_resources().get("CPU", 1))
+        options["fn_constructor_kwargs"] = stage.kwargs
+        options["concurrency"] = engine.workers or max(1, cpus)
+        ds = ds.map_batches(stage.fn, **options)
+    else:
+        ds = ds.map_batches(stage.make(), **options)
+    # Results stream back in input order (preserve_order) and the driver writes the one
+    # workspace file. Not `write_parquet`: pyarrow's threaded dataset writer that Ray uses
+    # reorders the batches inside each file it writes, and every file would be read back anyway.
+    for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        if table.num_rows:
+            yield table
+
+
+# --- the one entry point -------------------------------------------------------------------------
+
+
+def map_parquet(
+    stage: Stage | Callable[[pa.Table], pa.Table],
+    source: str | Path,
+    *,
+    columns: list[str] | None = None,
+    batch_rows: int = 4096,
+    engine: Engine | None = None,
+) -> Iterator[pa.Table]:
+    """`stage` over every batch of the Parquet file `source`: output tables, in input order."""
+    stage = stage if isinstance(stage, Stage) else Stage(stage)
+    engine = engine or Engine()
+    if engine.kind == "ray":
+        yield from _ray_map(stage, source, columns, batch_rows, engine)
+        return
+    yield from map_tables(stage, read_batches(source, columns, batch_rows), engine=engine)
+
+
+def map_tables(
+    stage: Stage | Callable[[pa.Table], pa.Table],
+    tables: Iterable[pa.Table],
+    *,
+    engine: Engine | None = None,
+    staging: str | None = None,
+    schema: pa.Schema | None = None,
+) -> Iterator[pa.Table]:
+    """`stage` over tables made by the driver (e.g. records read from a source), in order.
+
+    With Ray the tables are first written to `staging` (a Parquet file every node can read;
+    `schema` is its schema) and run as `map_parquet`.
+    """
+    stage = stage if isinstance(stage, Stage) else Stage(stage)
+    engine = engine or Engine()
+    if engine.kind == "ray":
+        if staging is None:
+            raise ValueError("the ray engine needs a staging location for driver-made tables")
+        it = iter(tables)
+        first = next(it, None)
+        if first is None:
+            return
+        src = staging.rstrip("/") + "/input.parquet"
+        with Sink(src, schema or first.schema, compression="none") as sink:
+            sink.write(first)
+            for t in it:
+                sink.write(t)
+        try:
+            yield from map_parquet(stage, src, batch_rows=max(first.num_rows, 1), engine=engine)
+        finally:
+            fs, path = filesystem(staging)
+            try:
+                fs.delete_dir(path)
+            except OSError:
+                pass
+        return
+    yield from _pool_map(stage, tables, engine.n_workers)
