@@ -32,7 +32,7 @@ from corpus.prelabel.lexicon import (
     word_spans,
 )
 from corpus.schemas import PREDICTIONS, SENTENCES
-from corpus.types import QuarantinedRow, Span
+from corpus.types import Span
 
 EVAL = Path(__file__).parent / "data" / "prelabel_eval.jsonl"
 ONTOLOGY = load_ontology(default_ontology_path())
@@ -391,8 +391,9 @@ def _sentences(texts: list[str]) -> pa.Table:
 
 def test_prelabel_batch_writes_the_predictions_schema():
     table = prelabel_batch(_sentences(["قتل خمسة في حلب", "لا شيء هنا"]), PL, ONTOLOGY)
-    assert table.schema == PREDICTIONS
+    assert table.select(PREDICTIONS.names).schema == PREDICTIONS
     rows = table.to_pylist()
+    assert [(r["rejected"], r["reject_reason"]) for r in rows] == [([], None), ([], None)]
     assert [r["sentence_id"] for r in rows] == ["s0", "s1"]
     assert rows[0]["source"] == "lexicon" and rows[0]["model_version"] == PL.version
     assert [(s["label"], s["kind"]) for s in rows[0]["spans"]] == [
@@ -413,27 +414,34 @@ class _Broken:
         ]
 
 
-class _Collect:
-    def __init__(self):
-        self.rows: list[QuarantinedRow] = []
-
-    def add(self, row: QuarantinedRow) -> None:
-        self.rows.append(row)
-
-
-def test_invalid_spans_are_quarantined_not_dropped():
-    q = _Collect()
-    table = prelabel_batch(_sentences(["قتل خمسة في حلب"]), _Broken(), ONTOLOGY, quarantine=q)
-    assert [s["label"] for s in table.to_pylist()[0]["spans"]] == ["Life.Die"]
-    (row,) = q.rows
-    assert row.source == "prelabel:broken" and row.location == "sentence s0"
-    assert "GPE (entity)" in row.reason and "outside the sentence" in row.reason
-    assert json.loads(row.raw)["span"]["end"] == 99
+def test_invalid_spans_come_back_as_rows_with_their_reason():
+    arg = _sentences(["قتل خمسة في حلب"])
+    before = arg.to_pylist()
+    table = prelabel_batch(arg, _Broken(), ONTOLOGY)
+    assert arg.to_pylist() == before  # nothing passed in is changed
+    (row,) = table.to_pylist()
+    assert [s["label"] for s in row["spans"]] == ["Life.Die"] and row["reject_reason"] is None
+    (bad,) = row["rejected"]
+    assert "GPE (entity)" in bad["reason"] and "outside the sentence" in bad["reason"]
+    assert json.loads(bad["raw"])["span"]["end"] == 99
 
 
-def test_invalid_spans_without_a_quarantine_raise():
-    with pytest.raises(PrelabelerError, match="invalid span in sentence s0"):
-        prelabel_batch(_sentences(["قتل خمسة في حلب"]), _Broken(), ONTOLOGY)
+class _Flaky:
+    """Fails on one sentence: only that sentence is rejected."""
+
+    name, version = "flaky", "0"
+
+    def predict_batch(self, texts):
+        if any("حلب" in t for t in texts):
+            raise RuntimeError("model fell over")
+        return [[] for _ in texts]
+
+
+def test_a_sentence_the_prelabeler_fails_on_comes_back_with_a_reason():
+    table = prelabel_batch(_sentences(["قتل خمسة في حلب", "لا شيء هنا"]), _Flaky(), ONTOLOGY)
+    rows = table.to_pylist()
+    assert "RuntimeError: model fell over" in rows[0]["reject_reason"]
+    assert rows[1]["reject_reason"] is None and rows[1]["spans"] == []
 
 
 # --- resources ----------------------------------------------------------------------------------

@@ -3,43 +3,26 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace, progress_bar
+from corpus.cli.app import (
+    EngineOpt,
+    RayAddressOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    console_err,
+    make_engine,
+    open_workspace,
+    progress_bar,
+)
 from corpus.errors import CorpusError
 from corpus.lock import temp_path
-from corpus.workspace import Workspace
-
-BATCH_SENTENCES = 4096  # ~0.5 MB of text per batch: memory stays flat however big the corpus
-
-
-def _open_prelabeler(ws: Workspace, spec: str | None, model_fallback: str | None = None):
-    """The pre-labeler for `spec`; a fallback to the lexicon is reported, not hidden."""
-    from corpus.prelabel import get_prelabeler
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # fallback=False: an unavailable source is an error unless --fallback names another.
-        prelabeler = get_prelabeler(spec, ws, fallback=False, model_fallback=model_fallback)
-    for w in caught:
-        console_err.print(f"[yellow]warning:[/] {escape(str(w.message))}", highlight=False)
-    return prelabeler
-
-
-def _fingerprint(ws: Workspace, prelabeler, ontology, argumenter=None) -> dict:
-    st = ws.sentences_path.stat()
-    return {
-        "sentences": {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns},
-        "source": prelabeler.name,
-        "model_version": prelabeler.version,
-        "ontology_hash": ontology.hash,
-        "arguments": argumenter.version if argumenter is not None else None,
-    }
 
 
 @app.command()
@@ -79,6 +62,9 @@ def prelabel(
     force: Annotated[
         bool, typer.Option("--force", help="Pre-label again even if nothing changed.")
     ] = False,
+    engine: EngineOpt = "local",
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Pre-label sentences with entity and event-trigger spans, and argument roles between
@@ -88,79 +74,52 @@ def prelabel(
     to data/quarantine/prelabel.parquet with the reason. Re-running with the same sentences,
     pre-labeler and ontology does nothing (use --force to redo).
 
-    Example: corpus prelabel --prelabeler lexicon
+    Examples: corpus prelabel --prelabeler lexicon; corpus prelabel --engine ray
     """
     # Imported here, not at the top: pyarrow and the ontology's YAML parser take ~0.3 s to
     # load, which `corpus --help` and every other command would pay.
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from corpus.io import ParquetSink, count_rows, iter_batches, require
-    from corpus.ontology import load_ontology
-    from corpus.prelabel import prelabel_batch
-    from corpus.quarantine import Quarantine
-    from corpus.schemas import PREDICTIONS
+    from corpus.prelabel.run import prelabel_workspace
 
     ws = open_workspace(workspace, lock="prelabel")
-    source = require(ws.sentences_path, "corpus segment")
-    ontology = load_ontology(ws.ontology_path)
-    pl = _open_prelabeler(ws, prelabeler, fallback)
-    from corpus.prelabel.arguments import get_argumenter
-
-    argumenter = get_argumenter(arguments, ws, ontology)
-    fingerprint = _fingerprint(ws, pl, ontology, argumenter)
+    eng = make_engine(engine, workers, ray_address)
     out_rel = ws.predictions_path.relative_to(ws.root)
-    if not force and ws.predictions_path.exists() and ws.read_state("prelabel") == fingerprint:
+    progress = progress_bar("sentences")
+    with progress:
+        task = progress.add_task(f"pre-labeling ({eng.describe()})", total=None)
+        report = prelabel_workspace(
+            ws,
+            prelabeler,
+            model_fallback=fallback,
+            arguments=arguments,
+            force=force,
+            engine=eng,
+            on_progress=lambda done: progress.update(task, completed=done),
+        )
+    for note in report.warnings:
+        console_err.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
+    if report.up_to_date:
         console.print(
-            f"Predictions are up to date ({pl.name} {pl.version}) -> {escape(str(out_rel))}; "
+            f"Predictions are up to date ({report.name} {report.version}) -> {escape(str(out_rel))}; "
             "use --force to pre-label again."
         )
         return
-    try:
-        total = count_rows(source)
-    except (pa.ArrowException, OSError) as e:
-        raise CorpusError(
-            f"{source} is not a readable Parquet file ({e}).",
-            "Re-create it with `corpus segment`.",
-        ) from e
-
-    quarantine = Quarantine(ws.quarantine_dir, "prelabel")
-    sentences = entities = triggers = relations = 0
-    progress = progress_bar("sentences")
-    with progress, ParquetSink(ws.predictions_path, PREDICTIONS) as sink:
-        task = progress.add_task("pre-labeling", total=total)
-        for batch in iter_batches(
-            source, columns=["sentence_id", "article_id", "text"], batch_size=BATCH_SENTENCES
-        ):
-            out = prelabel_batch(batch, pl, ontology, quarantine=quarantine, arguments=argumenter)
-            sink.write(out)
-            relations += sum(len(r or ()) for r in out.column("relations").to_pylist())
-            kinds = pc.list_flatten(out.column("spans")).combine_chunks().field("kind")
-            entities += _count(kinds, "entity")
-            triggers += _count(kinds, "trigger")
-            sentences += out.num_rows
-            progress.advance(task, batch.num_rows)
-    bad = len(quarantine)
-    quarantine.flush()
-    ws.write_state("prelabel", fingerprint)
-
     console.print(
-        f"Pre-labeled {sentences:,} sentences with {pl.name} ({pl.version}): "
-        f"{entities:,} entity spans, {triggers:,} trigger spans, {relations:,} arguments"
-        + (f" ({argumenter.name} {argumenter.version})" if argumenter is not None else "")
+        f"Pre-labeled {report.sentences - report.failed:,} sentences with {report.name} "
+        f"({report.version}): {report.entities:,} entity spans, {report.triggers:,} trigger "
+        f"spans, {report.relations:,} arguments"
+        + (f" ({report.arguments})" if report.arguments else "")
         + f" -> {escape(str(out_rel))}"
     )
-    if bad:
-        q_rel = quarantine.path.relative_to(ws.root)
-        console.print(f"[yellow]{bad:,} invalid spans quarantined[/] -> {escape(str(q_rel))}")
-
-
-def _count(values: Any, value: str) -> int:  # a pyarrow array
-    import pyarrow.compute as pc
-
-    if not len(values):
-        return 0
-    return pc.sum(pc.equal(values, value)).as_py() or 0
+    q_rel = (ws.quarantine_dir / "prelabel.parquet").relative_to(ws.root)
+    if report.rejected_spans:
+        console.print(
+            f"[yellow]{report.rejected_spans:,} invalid spans quarantined[/] -> {escape(str(q_rel))}"
+        )
+    if report.failed:
+        console.print(
+            f"[yellow]{report.failed:,} sentences the pre-labeler failed on quarantined[/] "
+            f"-> {escape(str(q_rel))}"
+        )
 
 
 ontology_app = typer.Typer(

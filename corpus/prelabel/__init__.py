@@ -7,9 +7,12 @@ from zero.
   "model:NAME" (a model trained with `corpus train`, see corpus.train.prelabeler).
   An optional source that is not available falls back to the lexicon with a warning; a missing
   trained model is an error unless `model_fallback="lexicon"` asks for the lexicon instead.
-- `prelabel_batch(sentences, prelabeler, ontology)`: SENTENCES batch -> PREDICTIONS batch, every
-  span validated against the ontology first; with `arguments=` also the argument relations
+- `prelabel_batch(sentences, prelabeler, ontology, arguments=None)`: SENTENCES batch ->
+  PREDICTIONS rows with the rejected spans (and failed sentences) as columns; every span
+  validated against the ontology; with `arguments=` also the argument relations
   (`corpus.prelabel.arguments`: rules, or a classifier learned from annotations).
+- `PrelabelStage`: the same as a class for the runner (loads the pre-labeler once per worker);
+  `corpus.prelabel.run` is the stage's driver.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from corpus.errors import CorpusError
 from corpus.schemas import PREDICTIONS
-from corpus.types import QuarantinedRow, Span
+from corpus.types import Span
 
 if TYPE_CHECKING:
     from corpus.ontology import Ontology
@@ -36,6 +40,7 @@ __all__ = [
     "default_prelabeler",
     "get_prelabeler",
     "prelabel_batch",
+    "PrelabelStage",
 ]
 
 
@@ -131,48 +136,52 @@ def get_prelabeler(
     )
 
 
+# What `prelabel_batch` gives back: a PREDICTIONS row per sentence, plus what was rejected.
+REJECTED_SPAN = pa.struct([pa.field("reason", pa.string()), pa.field("raw", pa.string())])
+PRELABEL_BATCH = pa.schema(
+    list(PREDICTIONS)
+    + [
+        pa.field("rejected", pa.list_(REJECTED_SPAN), nullable=False),  # invalid spans, not kept
+        pa.field("reject_reason", pa.string()),  # set: the sentence could not be pre-labeled
+    ]
+)
+
+
 def prelabel_batch(
     sentences: pa.Table | pa.RecordBatch,
     prelabeler: Prelabeler,
     ontology: Ontology,
-    quarantine=None,
     arguments=None,
 ) -> pa.Table:
-    """Pre-label a SENTENCES batch into a PREDICTIONS table (one row per sentence).
+    """Pre-label a SENTENCES batch: PRELABEL_BATCH rows, one per sentence, in order.
+
+    Every span is checked with `corpus.ontology.validate_spans` first; an invalid one is left out
+    of `spans` and listed in `rejected` with its reason. When the pre-labeler fails on a sentence,
+    its row has a `reject_reason` (and no spans). Nothing raises, nothing is dropped silently.
 
     `arguments`: an argument pre-labeler (`corpus.prelabel.arguments.get_argumenter`) that
     fills the `relations` column from the valid spans; None leaves it null.
-
-    Every span is checked with `corpus.ontology.validate_spans` first. An invalid span is not
-    written: it goes to `quarantine` (anything with `.add(QuarantinedRow)`, e.g.
-    corpus.quarantine.Quarantine) with its reason; without a quarantine an invalid span raises
-    PrelabelerError, so nothing is dropped silently.
     """
     from corpus.ontology import validate_spans
 
     ids = sentences.column("sentence_id").to_pylist()
     articles = sentences.column("article_id").to_pylist()
     texts = sentences.column("text").to_pylist()
-    predicted = prelabeler.predict_batch(texts)
+    predicted, failed = _predict(prelabeler, texts)
     name, version = prelabeler.name, prelabeler.version
     rows = []
-    for sid, aid, text, spans in zip(ids, articles, texts, predicted, strict=True):
+    for i, (sid, aid, text, spans) in enumerate(zip(ids, articles, texts, predicted, strict=True)):
         good, bad = validate_spans(spans, text, ontology)
-        for span, reason in bad:
-            row = QuarantinedRow(
-                source=f"prelabel:{name}",
-                location=f"sentence {sid}",
-                reason=f"span [{span.start}, {span.end}) {span.label} ({span.kind}): {reason}",
-                raw=json.dumps(
-                    {"sentence_id": sid, "span": _span_dict(span), "text": text}, ensure_ascii=False
+        rejected = [
+            {
+                "reason": f"span [{span.start}, {span.end}) {span.label} ({span.kind}): {reason}",
+                "raw": json.dumps(
+                    {"sentence_id": sid, "span": _span_dict(span), "text": text},
+                    ensure_ascii=False,
                 ),
-            )
-            if quarantine is None:
-                raise PrelabelerError(
-                    f"Pre-labeler {name} produced an invalid span in sentence {sid}: {row.reason}",
-                    "Pass a quarantine to keep invalid spans aside, or fix the pre-labeler.",
-                )
-            quarantine.add(row)
+            }
+            for span, reason in bad
+        ]
         rows.append(
             {
                 "sentence_id": sid,
@@ -180,14 +189,35 @@ def prelabel_batch(
                 "spans": [_span_dict(s) for s in good],
                 "source": name,
                 "model_version": version,
+                "rejected": rejected,
+                "reject_reason": failed.get(i),
             }
         )
-    table = pa.Table.from_pylist(rows, schema=PREDICTIONS)
+    table = pa.Table.from_pylist(rows, schema=PRELABEL_BATCH)
     if arguments is not None:
         from corpus.prelabel.arguments import arguments_batch
 
         table = arguments_batch(table, texts, arguments)
     return table
+
+
+def _predict(prelabeler: Prelabeler, texts: list[str]) -> tuple[list[list[Span]], dict[int, str]]:
+    """Spans per text, and the texts the pre-labeler failed on (index -> reason).
+
+    A batch that fails is retried text by text, so one bad sentence costs only itself.
+    """
+    try:
+        return prelabeler.predict_batch(texts), {}
+    except Exception:  # any pre-labeler failure becomes a quarantined row
+        out: list[list[Span]] = []
+        failed: dict[int, str] = {}
+        for i, text in enumerate(texts):
+            try:
+                out.append(prelabeler.predict_batch([text])[0])
+            except Exception as e:
+                out.append([])
+                failed[i] = f"the pre-labeler failed on this sentence ({type(e).__name__}: {e})"
+        return out, failed
 
 
 def _span_dict(s: Span) -> dict:
@@ -199,3 +229,41 @@ def _span_dict(s: Span) -> dict:
         "score": s.score,
         "source": s.source,
     }
+
+
+class PrelabelStage:
+    """The prelabel stage for the runner: a class made once per worker (Ray's class-UDF shape).
+
+    `__init__` loads the pre-labeler (resolved spec, no fallback: the driver already resolved
+    it) and the ontology; each call is `prelabel_batch` on one batch. Plain strings are passed
+    in (and the driver's argument predictor), so the stage pickles and every worker builds its
+    own model.
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        ontology_path: str,
+        workspace_root: str | None = None,
+        expected_version: str | None = None,
+        arguments=None,
+    ):
+        from corpus.ontology import load_ontology
+        from corpus.workspace import Workspace
+
+        ws = Workspace.load(Path(workspace_root)) if workspace_root else None
+        self.prelabeler = get_prelabeler(spec, ws, fallback=False)
+        if expected_version and self.prelabeler.version != expected_version:
+            # A worker must predict with exactly what the driver resolved and records.
+            raise PrelabelerError(
+                f"Pre-labeler {spec!r} is {self.prelabeler.version} on this worker, not "
+                f"{expected_version} as on the driver.",
+                "Give every worker the same model files and package version.",
+            )
+        self.ontology = load_ontology(ontology_path)
+        self.arguments = arguments  # built (maybe trained) once by the driver; it pickles
+        # Load lazily-loaded resources (lexicon tables, model weights) now, once per worker.
+        self.prelabeler.predict_batch(["."])
+
+    def __call__(self, sentences: pa.Table) -> pa.Table:
+        return prelabel_batch(sentences, self.prelabeler, self.ontology, self.arguments)
