@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,6 +35,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from corpus.errors import CorpusError
+from corpus.lock import TMP_SUFFIX
 
 ENGINES = ("local", "ray")
 IN_FLIGHT = 2  # batches queued per worker: keeps workers busy, memory bounded
@@ -145,8 +147,9 @@ class Sink:
     def __init__(self, uri: str | Path, schema: pa.Schema, compression: str = "zstd"):
         self.fs, self.path = filesystem(uri)
         self.schema = schema
-        self.tmp = self.path + ".tmp"
-        parent = self.path.rsplit("/", 1)[0]
+        parent, _, name = self.path.rpartition("/")
+        # The temp naming of corpus.lock: hidden, per process, cleared if the process is killed.
+        self.tmp = f"{parent}/.{name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
         if parent:
             self.fs.create_dir(parent, recursive=True)
         self._writer = pq.ParquetWriter(

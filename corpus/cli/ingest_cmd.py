@@ -9,7 +9,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from corpus.cli.app import WorkspaceOpt, app, console, open_workspace, progress_bar
+from corpus.cli.app import (
+    EngineOpt,
+    RayAddressOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    make_engine,
+    open_workspace,
+    progress_bar,
+)
 from corpus.ingest.sources import FORMATS
 
 
@@ -94,6 +104,9 @@ def ingest_cmd(
         float | None,
         typer.Option(help="Minimum share of Arabic letters (default from corpus.toml: 0.5)."),
     ] = None,
+    engine: EngineOpt = "local",
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Add articles to data/articles.parquet: clean, deduplicate, quarantine bad rows.
 
@@ -103,6 +116,7 @@ def ingest_cmd(
     from corpus.ingest.run import IngestOptions, ingest
 
     ws = open_workspace(workspace, lock="ingest")
+    eng = make_engine(engine, workers, ray_address)
     opts = IngestOptions.from_workspace(
         ws,
         text_field=text_field,
@@ -125,7 +139,7 @@ def ingest_cmd(
         progress.update(tasks[source], completed=done, total=total or None)
 
     with progress:
-        reports = ingest(ws, sources, opts, on_progress)
+        reports = ingest(ws, sources, opts, on_progress, engine=eng)
 
     table = Table(title="ingest")
     for col in (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from corpus.ingest.sources import RawRecord, SourceReader
 from corpus.io import ParquetSink, iter_batches
 from corpus.licenses import check_license
 from corpus.quarantine import Quarantine, printable
+from corpus.runner import Engine, Stage, map_tables
 from corpus.schemas import ARTICLES
 from corpus.text import arabic_ratio, canonicalize
 from corpus.types import QuarantinedRow, StageCounts
@@ -52,6 +54,7 @@ RAW_BATCH = pa.schema(
         ("published_at", pa.string()),
         ("raw", pa.string()),
         ("license", pa.string()),
+        ("reject_reason", pa.string()),  # already known when mapping (e.g. a non-string text)
     ]
 )
 # What it gives back: article columns (but dup_group) plus the reason a row was rejected.
@@ -175,49 +178,53 @@ def normalize_date(value: str | None) -> str | None:
 def map_record(
     rec: RawRecord, fields: dict[str, str | None], source: str, license: str | None = None
 ) -> dict[str, Any]:
-    """A RAW_BATCH row from a parsed record; a non-text value in the text field is kept as
-    None-text with the reason in `raw` handled by `clean_article`."""
+    """A RAW_BATCH row from a parsed record.
+
+    What cannot even be stored as text is decided here and given as `reject_reason`: a text
+    field holding a non-string value (the text is then None), or a lone surrogate (from a JSON
+    escape) in any field (the fields are then made printable, so the row can be kept).
+    """
     f = rec.fields or {}
     text_value = get_path(f, fields["text"]) if fields["text"] else None
-    return {
+    row = {
         "source": source,
         "location": rec.location,
         "source_id": _as_text(get_path(f, fields["id"])) if fields["id"] else None,
         "title": _as_text(get_path(f, fields["title"])) if fields["title"] else None,
-        "text": text_value if isinstance(text_value, str) or text_value is None else _NOT_TEXT,
+        "text": text_value if isinstance(text_value, str) else None,
         "url": _as_text(get_path(f, fields["url"])) if fields["url"] else None,
         "published_at": _as_text(get_path(f, fields["published_at"]))
         if fields["published_at"]
         else None,
         "raw": rec.raw,
         "license": license,
+        "reject_reason": None,
     }
-
-
-_NOT_TEXT = "\x00not-a-string\x00"
+    if text_value is not None and not isinstance(text_value, str):
+        row["reject_reason"] = "the text field holds a non-string value"
+    bad = next((c for c in _CHECKED if isinstance(row.get(c), str) and _lone(row[c])), None)
+    if bad:
+        for c in _CHECKED:
+            if isinstance(row.get(c), str):
+                row[c] = printable(row[c])
+        row["reject_reason"] = (
+            f"the {bad} field holds a lone surrogate (an escaped \\ud800-\\udfff without its "
+            "pair), which is not text: fix or remove that escape"
+        )
+    if isinstance(row["raw"], str) and _lone(row["raw"]):
+        row["raw"] = printable(row["raw"])
+    return row
 
 
 def clean_article(row: dict[str, Any], opts: IngestOptions) -> dict[str, Any]:
     """The per-article core: canonical text, id, checks. Sets `reject_reason` on a bad row."""
     out = dict(row)
-    out["reject_reason"] = None
+    out["reject_reason"] = row.get("reject_reason")
     out["license"] = row.get("license")
-    bad = next((c for c in _CHECKED if isinstance(row.get(c), str) and _lone(row[c])), None)
-    if bad:
-        for c in _CHECKED:
-            if isinstance(out.get(c), str):
-                out[c] = printable(out[c])
-        out["reject_reason"] = (
-            f"the {bad} field holds a lone surrogate (an escaped \\ud800-\\udfff without its "
-            "pair), which is not text: fix or remove that escape"
-        )
-        out["text"] = "" if out["text"] == _NOT_TEXT or out["text"] is None else out["text"]
+    if out["reject_reason"]:  # decided when mapping the record
+        out["text"] = out["text"] or ""
         return _finish(out)
     text = row.get("text")
-    if text == _NOT_TEXT:
-        out["reject_reason"] = "the text field holds a non-string value"
-        out["text"] = ""
-        return _finish(out)
     if text is None:
         out["reject_reason"] = "missing text (no text field in the record)"
         out["text"] = ""
@@ -309,6 +316,7 @@ def ingest(
     paths: list[Path],
     opts: IngestOptions,
     on_progress: Callable[[str, int, int], None] | None = None,
+    engine: Engine | None = None,
 ) -> list[SourceReport]:
     """Add the articles of every source to the workspace; returns one report per source.
 
@@ -353,30 +361,19 @@ def ingest(
             report = SourceReport(source, reader.format, {}, license=license, notes=notes)
             report.path = str(reader.path.resolve())
             reports.append(report)
-            counts = report.counts
-            for batch in _batched(reader.records(), BATCH_ROWS):
-                counts.read += len(batch)
-                good = []
-                for rec in batch:
-                    if not report.fields and rec.fields is not None:
-                        # Detected from the first record that parsed.
-                        report.fields = detect_fields(rec.fields, opts)
-                    if rec.error:
-                        quarantine.add(
-                            QuarantinedRow(source, rec.location, rec.error, rec.raw), rec.raw_bytes
-                        )
-                        report.undecodable += rec.raw_bytes is not None
-                    else:
-                        good.append(map_record(rec, report.fields, source, license))
-                counts.quarantined += len(batch) - len(good)
-                if good:
-                    # The per-article core directly: `clean_batch` is the same work for a
-                    # distributed runner, minus two Arrow round trips per batch here.
-                    cleaned = [clean_article(r, opts) for r in good]
-                    rows = _dedupe(cleaned, report, quarantine, index, seen_ids, seen_hashes)
-                    sink.write_rows(rows)
-                if on_progress:
-                    on_progress(source, reader.position, reader.total)
+            raw = _raw_tables(reader, report, source, license, opts, quarantine, on_progress)
+            # Cleaning is the map stage (on the runner); duplicates are the one global step.
+            for cleaned in map_tables(
+                Stage(clean_batch, {"opts": opts}),
+                raw,
+                engine=engine,
+                staging=str(ws.state_dir / f"ingest-staging-{os.getpid()}"),
+                schema=RAW_BATCH,
+            ):
+                rows = _dedupe(
+                    cleaned.to_pylist(), report, quarantine, index, seen_ids, seen_hashes
+                )
+                sink.write_rows(rows)
             report.encoding = reader.encoding
             report.encoding_detected = reader.requested_encoding.strip().lower() == "auto"
             if reader.skipped:
@@ -392,6 +389,38 @@ def ingest(
         report.already_quarantined = quarantine.already.get(report.source, 0)
     _register(ws, registry, reports)
     return reports
+
+
+def _raw_tables(
+    reader: SourceReader,
+    report: SourceReport,
+    source: str,
+    license: str | None,
+    opts: IngestOptions,
+    quarantine: Quarantine,
+    on_progress: Callable[[str, int, int], None] | None,
+) -> Iterator[pa.Table]:
+    """RAW_BATCH tables of a source's records; records that did not parse are quarantined."""
+    counts = report.counts
+    for batch in _batched(reader.records(), BATCH_ROWS):
+        counts.read += len(batch)
+        good = []
+        for rec in batch:
+            if not report.fields and rec.fields is not None:
+                # Detected from the first record that parsed.
+                report.fields = detect_fields(rec.fields, opts)
+            if rec.error:
+                quarantine.add(
+                    QuarantinedRow(source, rec.location, rec.error, rec.raw), rec.raw_bytes
+                )
+                report.undecodable += rec.raw_bytes is not None
+            else:
+                good.append(map_record(rec, report.fields, source, license))
+        counts.quarantined += len(batch) - len(good)
+        if good:
+            yield pa.Table.from_pylist(good, schema=RAW_BATCH)
+        if on_progress:
+            on_progress(source, reader.position, reader.total)
 
 
 SOURCES_STATE = "sources"  # .corpus/sources.json: each source name's paths and licence
