@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from corpus.publish.tokens import (
     SEPARATORS,
     TokenTagger,
+    alignment_counts,
     bio_names,
     bio_tags,
     token_spans,
@@ -227,20 +228,24 @@ def test_batch_bio_tags_agree_with_the_core(rows):
     types = ["A", "B", "C"]
     tagger = TokenTagger(types, types)
     out = tagger(pa.Table.from_pylist(rows, schema=BATCH))
-    want_counts = {"entities": {}, "triggers": {}}
-    for row, ner, trig in zip(
-        rows, out["ner_tags"].to_pylist(), out["trigger_tags"].to_pylist(), strict=True
-    ):
+    out_rows = out.to_pylist()
+    want_totals = {"entities": {}, "triggers": {}}
+    for row, got_row in zip(rows, out_rows, strict=True):
         toks = token_spans(row["text"])
-        for kind, got, key in (("entities", ner, "label"), ("triggers", trig, "event_type")):
+        for kind, tag_col, key in (
+            ("entities", "ner_tags", "label"),
+            ("triggers", "trigger_tags", "event_type"),
+        ):
             spans = [(s["start"], s["end"], types.index(s[key])) for s in row[kind]]
             tags, counts = bio_tags(toks, spans)
-            assert got == tags
+            assert got_row[tag_col] == tags
+            # Counts are columns, per row: nothing accumulates on the tagger.
+            assert {k: got_row[f"{kind}_{k}"] for k in counts.as_dict()} == counts.as_dict()
             for k, v in counts.as_dict().items():
-                want_counts[kind][k] = want_counts[kind].get(k, 0) + v
+                want_totals[kind][k] = want_totals[kind].get(k, 0) + v
+    got_totals = alignment_counts(out)
     for kind in ("entities", "triggers"):
-        got = getattr(tagger, kind).as_dict()
-        assert got == {k: want_counts[kind].get(k, 0) for k in got}
+        assert got_totals[kind] == {k: want_totals[kind].get(k, 0) for k in got_totals[kind]}
 
 
 def test_tagger_rejects_unknown_labels_and_bad_offsets():

@@ -61,7 +61,7 @@ from corpus.publish.manifest import (
 from corpus.publish.release import diff, group_splits, verify
 from corpus.publish.splits import SPLITS, SplitSpec, assign_group_splits
 from corpus.publish.stats import add_counts, agreement, label_counts, label_studio, prelabelers
-from corpus.publish.tokens import TokenTagger
+from corpus.publish.tokens import COUNT_FIELDS, TokenTagger, add_alignment, alignment_counts
 from corpus.publish.validate import check_annotations
 from corpus.workspace import Workspace
 
@@ -430,6 +430,7 @@ def _write_configs(
     features = release_features(list(ontology.entity_types), list(ontology.event_types))
     schemas = {name: f.arrow_schema for name, f in features.items()}
     tagger = TokenTagger(list(ontology.entity_types), list(ontology.event_types))
+    alignment = {k: dict.fromkeys(COUNT_FIELDS, 0) for k in ("entities", "triggers")}
     rows: dict[str, dict[str, int]] = {c: dict.fromkeys(SPLITS, 0) for c in CONFIGS}
     nbytes: dict[str, dict[str, int]] = {c: dict.fromkeys(SPLITS, 0) for c in CONFIGS}
     counts: dict[str, dict[str, dict[str, int]]] = {}
@@ -450,7 +451,9 @@ def _write_configs(
                     part = part.cast(schemas["sentences"])
                     add_counts(counts[split], label_counts(part))
                     tokens = pa.concat_tables(
-                        _token_rows(tagger, part.slice(lo, TOKEN_BATCH), schemas["tokens"])
+                        _token_rows(
+                            tagger, part.slice(lo, TOKEN_BATCH), schemas["tokens"], alignment
+                        )
                         for lo in range(0, part.num_rows, TOKEN_BATCH)
                     )
                     events = build_event_rows(part, tokens).cast(schemas["events"])
@@ -472,13 +475,16 @@ def _write_configs(
         finally:
             for w in writers.values():
                 w.close()
-    alignment = {"entities": tagger.entities.as_dict(), "triggers": tagger.triggers.as_dict()}
     return _Written(rows, nbytes, counts, alignment)
 
 
-def _token_rows(tagger: TokenTagger, part: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Rows of the tokens config: the tagger's tokens and tags, with the sentence text."""
+def _token_rows(
+    tagger: TokenTagger, part: pa.Table, schema: pa.Schema, alignment: dict[str, dict[str, int]]
+) -> pa.Table:
+    """Rows of the tokens config: the tagger's tokens and tags, with the sentence text; the
+    tagger's per-row alignment counts are added to `alignment`."""
     tokens = tagger(spans_for_tagging(part))
+    add_alignment(alignment, alignment_counts(tokens))
     return tokens.add_column(1, "text", part["text"]).select(schema.names).cast(schema)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -261,11 +261,16 @@ def _slice_strings(joined: str, cp: np.ndarray, starts: np.ndarray, ends: np.nda
     return pc.take(pieces, pa.array(np.arange(0, 2 * t - 1, 2))).cast(pa.string())
 
 
+COUNT_FIELDS = ("spans", "tagged", "misaligned", "overlapping", "empty")
+
+
 def _batch_bio(
     bt: _BatchTokens, spans: pa.Array, label_field: str, types: Sequence[str], what: str, ids
-) -> tuple[pa.Array, AlignmentCounts]:
-    """Tag ids (flat, one per token) for the list-of-span column `spans` (batch BIO core)."""
-    counts = AlignmentCounts()
+) -> tuple[pa.Array, dict[str, np.ndarray]]:
+    """Tag ids (flat, one per token) for the list-of-span column `spans` (batch BIO core), and
+    the alignment counts of each row (`COUNT_FIELDS` -> one int per row)."""
+    n = len(spans)
+    counts = {f: np.zeros(n, dtype=np.int64) for f in COUNT_FIELDS}
     tags = np.zeros(bt.starts.size, dtype=np.int64)
     flat = pc.list_flatten(spans)
     if len(flat):
@@ -293,8 +298,8 @@ def _batch_bio(
         i0 = np.searchsorted(bt.ends, a, side="right")
         i1 = np.searchsorted(bt.starts, b, side="left")
         empty = i1 <= i0
-        counts.spans = int(len(s))
-        counts.empty = int(empty.sum())
+        counts["spans"] = np.bincount(parent, minlength=n)
+        counts["empty"] = np.bincount(parent[empty], minlength=n)
         live = np.flatnonzero(~empty)
         order = live[np.lexsort((-i1[live], i0[live]))]
         # A span overlaps an earlier one iff it starts before the furthest end seen so far
@@ -310,10 +315,9 @@ def _batch_bio(
             n_inside = f1 - f0 - 1
             inside = np.repeat(f0 + 1, n_inside) + _ranges(n_inside)
             tags[inside] = np.repeat(2 * k[fast] + 2, n_inside)
-            counts.tagged += int(fast.size)
-            counts.misaligned += int(
-                ((bt.starts[f0] != a[fast]) | (bt.ends[f1 - 1] != b[fast])).sum()
-            )
+            counts["tagged"] += np.bincount(parent[fast], minlength=n)
+            off = (bt.starts[f0] != a[fast]) | (bt.ends[f1 - 1] != b[fast])
+            counts["misaligned"] += np.bincount(parent[fast][off], minlength=n)
         # Overlapping spans: the per-item core resolves them in order (rare in real data).
         if slow_rows.size:
             tok_lo = np.searchsorted(bt.row, slow_rows, side="left").tolist()
@@ -331,10 +335,10 @@ def _batch_bio(
             ]
             row_tags, c = bio_tags(toks, mine)
             tags[lo:hi] = row_tags
-            counts.tagged += c.tagged
-            counts.misaligned += c.misaligned
-            counts.overlapping += c.overlapping
-            counts.empty += c.empty  # always 0 here: empty spans were removed above
+            counts["tagged"][r] += c.tagged
+            counts["misaligned"][r] += c.misaligned
+            counts["overlapping"][r] += c.overlapping
+            counts["empty"][r] += c.empty  # always 0 here: empty spans were removed above
     return pa.array(tags, pa.int64()), counts
 
 
@@ -353,22 +357,24 @@ def _ranges(lengths: np.ndarray) -> np.ndarray:
 
 
 TOKEN_COLUMNS = ("tokens", "token_starts", "token_ends", "ner_tags", "trigger_tags")
+# (`id` and these are the release columns; the count columns stay out of the release.)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TokenTagger:
     """Batch function: sentences (`id`, `text`, `entities`, `triggers`) -> token rows.
 
     Output columns: `id`, `tokens`, `token_starts`, `token_ends`, `ner_tags` (BIO over
     `entity_types`), `trigger_tags` (BIO over `event_types`); tag ids follow `bio_names`.
     `entities` items need `start`, `end`, `label`; `triggers` items `start`, `end`, `event_type`.
-    Counts of misaligned and dropped spans accumulate in `.entities` and `.triggers`.
+    What happened to each row's spans is in count columns (`entities_spans`,
+    `entities_misaligned`, ..., `triggers_empty`: see `AlignmentCounts`), so nothing is kept on
+    the tagger and batches can run anywhere; `alignment_counts` sums them, `TOKEN_COLUMNS`
+    selects the release's columns.
     """
 
     entity_types: Sequence[str]
     event_types: Sequence[str]
-    entities: AlignmentCounts = field(default_factory=AlignmentCounts)
-    triggers: AlignmentCounts = field(default_factory=AlignmentCounts)
 
     def __call__(self, batch: pa.Table | pa.RecordBatch) -> pa.Table:
         texts = batch.column("text").to_pylist()
@@ -386,20 +392,35 @@ class TokenTagger:
         trig, ct = _batch_bio(
             bt, _combine(batch.column("triggers")), "event_type", self.event_types, "trigger", ids
         )
-        self.entities.add(ce)
-        self.triggers.add(ct)
         local_start = bt.starts - bt.text_starts[bt.row]
         local_end = bt.ends - bt.text_starts[bt.row]
-        return pa.table(
-            {
-                "id": ids,
-                "tokens": lists(bt.strings),
-                "token_starts": lists(pa.array(local_start.astype(np.int32))),
-                "token_ends": lists(pa.array(local_end.astype(np.int32))),
-                "ner_tags": lists(ner),
-                "trigger_tags": lists(trig),
-            }
-        )
+        columns = {
+            "id": ids,
+            "tokens": lists(bt.strings),
+            "token_starts": lists(pa.array(local_start.astype(np.int32))),
+            "token_ends": lists(pa.array(local_end.astype(np.int32))),
+            "ner_tags": lists(ner),
+            "trigger_tags": lists(trig),
+        }
+        for kind, counts in (("entities", ce), ("triggers", ct)):
+            for f in COUNT_FIELDS:
+                columns[f"{kind}_{f}"] = pa.array(counts[f], pa.int32())
+        return pa.table(columns)
+
+
+def alignment_counts(tokens: pa.Table) -> dict[str, dict[str, int]]:
+    """The count columns of `TokenTagger` output summed: {"entities": {...}, "triggers": {...}}."""
+    return {
+        kind: {f: int(pc.sum(tokens.column(f"{kind}_{f}")).as_py() or 0) for f in COUNT_FIELDS}
+        for kind in ("entities", "triggers")
+    }
+
+
+def add_alignment(total: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> None:
+    for kind, counts in more.items():
+        slot = total.setdefault(kind, dict.fromkeys(COUNT_FIELDS, 0))
+        for f, v in counts.items():
+            slot[f] += v
 
 
 def _combine(col: pa.Array | pa.ChunkedArray) -> pa.Array:
