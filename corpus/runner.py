@@ -240,7 +240,9 @@ def _ray(engine: Engine) -> Any:
                 f"Cannot join the Ray cluster at {address} ({e}).",
                 "Check --ray-address / RAY_ADDRESS (e.g. ray://head:10001 or auto).",
             ) from None
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # the local engine's order, row by row
+    ctx.enable_progress_bars = False  # the command shows its own progress
     return ray
 
 
@@ -253,13 +255,17 @@ def _ray_map(
 ) -> Iterator[pa.Table]:
     ray = _ray(engine)
     fs, path = filesystem(source)
-    ds = ray.data.read_parquet(path, filesystem=fs, columns=columns)
+    # Model actors leave one CPU free: Ray Data's file listing and reads need it, and a pool
+    # holding every CPU would wait for them forever.
+    ds = ray.data.read_parquet(path, filesystem=fs, columns=columns, num_cpus=0.5)
     options: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": batch_rows}
     if stage.is_class:
         # Ray's class UDF: each actor makes the stage (loads its model) once.
-        cpus = int(ray.available_resources().get("CPU", 1))
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        n = engine.workers or max(1, int(cpus))
         options["fn_constructor_kwargs"] = stage.kwargs
-        options["concurrency"] = engine.workers or max(1, cpus)
+        options["concurrency"] = n
+        options["num_cpus"] = max(0.1, min(1.0, (cpus - 1) / n))
         ds = ds.map_batches(stage.fn, **options)
     else:
         ds = ds.map_batches(stage.make(), **options)
