@@ -38,7 +38,7 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 TARGET_RSS_MB = 300.0
-BATCH = 65_536
+BATCH = 16_384
 
 
 def generate(n: int, work: Path) -> tuple[Path, Path]:
@@ -152,12 +152,14 @@ def phase_scaled(sigs: Path, out: Path, work: Path, first: int | None) -> dict:
     path = work / "index" / "minhash.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    pf = pq.ParquetFile(sigs)
+    from corpus.ingest.dedup import _batches
+
+    n = pq.ParquetFile(sigs).metadata.num_rows
 
     def ingest(lo: int, hi: int) -> tuple[dict[int, str], NearDuplicateIndex]:
         with NearDuplicateIndex(path) as index:
             pos = 0
-            for batch in pf.iter_batches(BATCH):
+            for batch in _batches(sigs, BATCH):
                 a, b = max(lo, pos), min(hi, pos + batch.num_rows)
                 if a < b:
                     index.add_signatures(pa.Table.from_batches([batch.slice(a - pos, b - a)]))
@@ -166,7 +168,6 @@ def phase_scaled(sigs: Path, out: Path, work: Path, first: int | None) -> dict:
             index.save(groups)
         return groups, index
 
-    n = pf.metadata.num_rows
     t_before = 0.0
     if first:
         t = time.process_time()

@@ -192,7 +192,9 @@ def test_groups_equal_brute_force_reference(
     k = int(cut * len(ids))
     runs = [(ids[:k], sigs[:k]), (ids[k:], sigs[k:])]
     # Small chunks exercise confirmation chunk by chunk and signature fetches across batches.
-    monkeypatch.setattr(dedup, "CONFIRM_PAIRS", 3 if small_chunks else 100_000)
+    if small_chunks:
+        monkeypatch.setattr(dedup, "ROW_BUDGET", 4)
+        monkeypatch.setattr(dedup, "COMPARE_PAIRS", 3)
     path = tmp_path_factory.mktemp("ref") / "m.parquet"
     got: dict[str, str] = {}
     for r_ids, r_sigs in runs:
@@ -232,6 +234,16 @@ def test_the_index_never_holds_every_signature(tmp_path):
         assert stats.peak_signature_rows <= 500 + stats.signatures_fetched
         assert stats.signatures_fetched <= 2 * stats.candidates
     assert stats2.rows == n and stats2.signatures_fetched < 50
+
+
+def test_many_candidates_are_confirmed_within_the_row_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(dedup, "ROW_BUDGET", 40)
+    ids, sigs = families(5, 80, 4)
+    expected = reference([(ids, sigs)], 0.7)
+    got, stats = run_sigs(tmp_path / "m.parquet", ids, sigs, batch_rows=16)
+    assert got == expected
+    assert stats.signatures_fetched > 40  # several passes, none holding more than the budget
+    assert stats.peak_signature_rows <= 40 + 16
 
 
 # --- Ray gives the same groups as the local path -----------------------------------------------

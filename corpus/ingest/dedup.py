@@ -33,8 +33,9 @@ from corpus.text import normalize_for_matching
 NUM_PERM = 64
 SHINGLE = 12  # characters (~2 words): small edits disturb few shingles
 SAMPLE = 4  # keep 1 shingle in 4, by hash (a 3 KB article keeps ~650)
-BATCH_ROWS = 65_536  # signature rows read or written at a time (16 MB)
-CONFIRM_PAIRS = 100_000  # candidate pairs confirmed per signature fetch (<= 51 MB of signatures)
+BATCH_ROWS = 16_384  # signature rows read or written at a time (4 MB)
+ROW_BUDGET = 262_144  # candidate signatures held at once for confirmation (64 MB)
+COMPARE_PAIRS = 16_384  # pairs compared at a time (two 4 MB gathers)
 
 RAY_PARTS = 32  # groups the Ray path sorts buckets in
 
@@ -136,6 +137,13 @@ def signature_batch(table: pa.Table) -> pa.Table:
     return pa.table([table.column("article_id"), column.cast(SIGNATURE)], schema=NEW_SIGNATURES)
 
 
+def _batches(path: Path, batch_rows: int, columns: list[str] | None = None):
+    """Record batches of a Parquet file, one row group in memory at a time: pre-buffering
+    (pyarrow's default) reads ahead the whole file and threads keep their own buffers."""
+    pf = pq.ParquetFile(path, pre_buffer=False)
+    return pf.iter_batches(batch_rows, columns=columns, use_threads=False)
+
+
 def signature_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A signature column as an (n, NUM_PERM) uint32 matrix."""
     if isinstance(column, pa.ChunkedArray):
@@ -182,12 +190,13 @@ def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(n, bands) uint64: one hash of each band's `rows` slots, seeded by the band number so a
     hash alone names its (band, bucket). A collision only adds a candidate, which is then
     checked against the signatures, so it can never link two articles."""
-    n = len(sigs)
-    v = sigs[:, : bands * rows].astype(np.uint64).reshape(n, bands, rows)
+    h = np.empty((len(sigs), bands), np.uint64)
     with np.errstate(over="ignore"):
-        h = np.broadcast_to(np.arange(1, bands + 1, dtype=np.uint64), (n, bands)).copy()
-        for k in range(rows):
-            h = _mix64(h * np.uint64(0x9E3779B97F4A7C15) ^ v[:, :, k])
+        for band in range(bands):  # band by band: no (n, bands, rows) uint64 intermediate
+            hb = np.full(len(sigs), band + 1, np.uint64)
+            for slot in sigs[:, band * rows : (band + 1) * rows].T:
+                hb = _mix64(hb * np.uint64(0x9E3779B97F4A7C15) ^ slot.astype(np.uint64))
+            h[:, band] = hb
     return h
 
 
@@ -197,8 +206,9 @@ def band_batch(table: pa.Table, bands: int, rows: int) -> pa.Table:
     return pa.table({f"b{k}": h[:, k] for k in range(bands)})
 
 
-def bucket_pairs(keys: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All pairs (refs[i], refs[j]), i < j in the given order, of rows with equal keys.
+def bucket_pairs(keys: np.ndarray, refs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs (refs[i], refs[j]), i < j in the given order, of rows with equal keys (refs
+    default to the row numbers).
 
     Sorts stably, so pairs come out with the earlier row first. Works bucket size by bucket
     size (one numpy pass per distance), so memory stays linear in the rows.
@@ -210,7 +220,7 @@ def bucket_pairs(keys: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.nda
     member[1:] |= same
     member[:-1] |= same
     idx = np.flatnonzero(member)
-    ks, rs = ks[idx], refs[order[idx]]
+    ks, rs = ks[idx], order[idx] if refs is None else refs[order[idx]]
     out_a, out_b = [], []
     d = 1
     while d < len(ks):
@@ -221,20 +231,19 @@ def bucket_pairs(keys: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.nda
         out_b.append(rs[d:][ok])
         d += 1
     if not out_a:
-        empty = np.zeros(0, refs.dtype)
+        empty = np.zeros(0, np.int64 if refs is None else refs.dtype)
         return empty, empty
     return np.concatenate(out_a), np.concatenate(out_b)
 
 
 @dataclass
-class Fetched:
-    """The rows of candidate pairs: ids, earlier group (None for new rows), new-row position
-    (-1 for earlier rows) and signatures."""
+class Members:
+    """The rows of confirmed pairs: id, earlier group (None for a new row) and new-row
+    position (-1 for an earlier row)."""
 
     ids: list[str]
     groups: list[str | None]
     new_pos: np.ndarray
-    sigs: np.ndarray
 
 
 @dataclass
@@ -274,30 +283,32 @@ class _UnionFind:
             self.parent.setdefault(lo, lo)
 
 
-def link(
-    fetched: Fetched, ia: np.ndarray, ib: np.ndarray, needed: int, stats: Stats | None = None
-) -> dict[int, str]:
-    """Confirm candidate pairs (indices into `fetched`) and join them: new-row position -> group.
+def confirm(sigs: np.ndarray, ia: np.ndarray, ib: np.ndarray, needed: int) -> np.ndarray:
+    """Which pairs (row indices into `sigs`) have at least `needed` equal signature slots, i.e.
+    an estimated Jaccard similarity of at least the threshold."""
+    keep = np.zeros(len(ia), bool)
+    for s in range(0, len(ia), COMPARE_PAIRS):
+        a, b = sigs[ia[s : s + COMPARE_PAIRS]], sigs[ib[s : s + COMPARE_PAIRS]]
+        keep[s : s + COMPARE_PAIRS] = (a == b).sum(axis=1) >= needed
+    return keep
+
+
+def link(members: Members, ia: np.ndarray, ib: np.ndarray) -> dict[int, str]:
+    """Join confirmed pairs (indices into `members`): new-row position -> group key.
 
     Nodes are an earlier group (0, key), so a new article linked to any member of an earlier
     group joins it, or a new row (1, position); every set is keyed by its smallest node: the
     smallest earlier group key, else the first-ingested new row.
     """
-    keep = np.zeros(len(ia), bool)
-    for s in range(0, len(ia), CONFIRM_PAIRS):
-        a, b = ia[s : s + CONFIRM_PAIRS], ib[s : s + CONFIRM_PAIRS]
-        keep[s : s + CONFIRM_PAIRS] = (fetched.sigs[a] == fetched.sigs[b]).sum(axis=1) >= needed
 
     def node(i: int) -> tuple:
-        g = fetched.groups[i]
-        return (0, g) if g is not None else (1, int(fetched.new_pos[i]))
+        g = members.groups[i]
+        return (0, g) if g is not None else (1, int(members.new_pos[i]))
 
-    if stats is not None:
-        stats.confirmed += int(keep.sum())
     uf = _UnionFind()
-    for a, b in zip(ia[keep].tolist(), ib[keep].tolist(), strict=True):
+    for a, b in zip(ia.tolist(), ib.tolist(), strict=True):
         uf.union(node(a), node(b))
-    id_of_new = {int(p): fetched.ids[i] for i, p in enumerate(fetched.new_pos) if p >= 0}
+    id_of_new = {int(p): members.ids[i] for i, p in enumerate(members.new_pos) if p >= 0}
     out = {}
     for n in list(uf.parent):
         if n[0] == 1:
@@ -398,16 +409,14 @@ class NearDuplicateIndex:
         schema = pa.schema([(f"b{k}", pa.uint64()) for k in range(self.bands)])
         with ParquetSink(bands_path, schema, compression="none") as sink:
             for path, _ in self._signature_files():
-                for batch in pq.ParquetFile(path).iter_batches(
-                    self.batch_rows, columns=["signature"]
-                ):
+                for batch in _batches(path, self.batch_rows, columns=["signature"]):
                     self.stats.held(batch.num_rows)
                     sink.write(band_batch(pa.Table.from_batches([batch]), self.bands, self.rows))
-        bands = pq.ParquetFile(bands_path)
+        bands = pq.ParquetFile(bands_path, pre_buffer=False)
         codes = []
         for k in range(self.bands):
-            h = bands.read([f"b{k}"]).column(0).to_numpy()
-            a, b = bucket_pairs(h, np.arange(len(h), dtype=np.int64))
+            h = bands.read([f"b{k}"], use_threads=False).column(0).to_numpy()
+            a, b = bucket_pairs(h)
             new = b >= n_old  # b is the later row: a pair matters if it involves a new row
             codes.append(a[new] * self.stats.rows + b[new])
             del h, a, b
@@ -416,62 +425,76 @@ class NearDuplicateIndex:
         bands_path.unlink()
         self.stats.candidates = len(pair_codes)
         total = self.stats.rows
-        if len(pair_codes) <= CONFIRM_PAIRS:
-            ra, rb = pair_codes // total, pair_codes % total
-            rows = np.unique(np.concatenate([ra, rb]))
-            fetched = self._fetch_rows(rows, n_old)
-            return link(
-                fetched,
-                np.searchsorted(rows, ra),
-                np.searchsorted(rows, rb),
-                self.needed,
-                self.stats,
-            )
-        # Too many candidates to hold their signatures at once: confirm them chunk by chunk,
-        # then join the confirmed pairs (row numbers only) in one union-find.
-        edges = []
-        for s in range(0, len(pair_codes), CONFIRM_PAIRS):
-            chunk = pair_codes[s : s + CONFIRM_PAIRS]
+        confirmed = []
+        for chunk in self._chunks(pair_codes):
             ra, rb = chunk // total, chunk % total
             rows = np.unique(np.concatenate([ra, rb]))
-            sigs = self._fetch_rows(rows, n_old).sigs
-            ok = (sigs[np.searchsorted(rows, ra)] == sigs[np.searchsorted(rows, rb)]).sum(1)
-            edges.append(chunk[ok >= self.needed])
-        confirmed = np.concatenate(edges)
-        ra, rb = confirmed // total, confirmed % total
+            sigs = self._read_signatures(rows)
+            ok = confirm(sigs, np.searchsorted(rows, ra), np.searchsorted(rows, rb), self.needed)
+            confirmed.append(chunk[ok])
+            del sigs
+        edges = np.concatenate(confirmed) if confirmed else np.zeros(0, np.int64)
+        self.stats.confirmed = len(edges)
+        ra, rb = edges // total, edges % total
         rows = np.unique(np.concatenate([ra, rb]))
-        fetched = self._fetch_rows(rows, n_old, signatures=False)
-        return link(fetched, np.searchsorted(rows, ra), np.searchsorted(rows, rb), 0, self.stats)
+        members = self._read_members(rows, n_old)
+        return link(members, np.searchsorted(rows, ra), np.searchsorted(rows, rb))
 
-    def _fetch_rows(self, rows: np.ndarray, n_old: int, signatures: bool = True) -> Fetched:
-        """Ids, groups and signatures of the given row numbers (sorted; earlier rows first, then
-        new rows in add order), streaming the signature files batch by batch."""
-        ids: list[str] = []
-        groups: list[str | None] = []
-        sig_parts: list[np.ndarray] = []
-        kept = 0
+    def _chunks(self, pair_codes: np.ndarray) -> Iterator[np.ndarray]:
+        """The candidate pairs in as few chunks as keep each chunk's rows within ROW_BUDGET
+        (one chunk, so one signature pass, unless the candidates are very many)."""
+        total = self.stats.rows
+        todo = [pair_codes]
+        while todo:
+            chunk = todo.pop()
+            rows = len(np.unique(np.concatenate([chunk // total, chunk % total])))
+            if rows <= ROW_BUDGET or len(chunk) == 1:
+                if len(chunk):
+                    yield chunk
+            else:
+                half = len(chunk) // 2
+                todo += [chunk[half:], chunk[:half]]
+
+    def _scan(self, rows: np.ndarray, columns: list[str], fn) -> None:
+        """Stream the signature files (earlier rows, then new rows in add order), calling
+        `fn(batch, is_new, local_indices, slot)` for each batch holding some of `rows` (sorted
+        row numbers); `slot` is the range of `rows` it holds."""
         start = 0
         for path, is_new in self._signature_files():
-            columns = ["article_id", "signature"] + ([] if is_new else ["dup_group"])
-            for batch in pq.ParquetFile(path).iter_batches(self.batch_rows, columns=columns):
+            cols = [c for c in columns if c != "dup_group" or not is_new]
+            for batch in _batches(path, self.batch_rows, columns=cols):
                 end = start + batch.num_rows
                 lo, hi = np.searchsorted(rows, [start, end])
                 if hi > lo:
-                    self.stats.held(kept + batch.num_rows)
-                    local = pa.array(rows[lo:hi] - start)
-                    ids += batch.column("article_id").take(local).to_pylist()
-                    if is_new:
-                        groups += [None] * (hi - lo)
-                    else:
-                        groups += batch.column("dup_group").take(local).to_pylist()
-                    if signatures:
-                        sig_parts.append(signature_matrix(batch.column("signature").take(local)))
-                    kept += hi - lo
+                    fn(batch, is_new, pa.array(rows[lo:hi] - start), slice(lo, hi))
                 start = end
-        self.stats.signatures_fetched += kept if signatures else 0
-        new_pos = np.where(rows >= n_old, rows - n_old, -1)
-        sigs = np.concatenate(sig_parts) if sig_parts else np.zeros((len(rows), 0), np.uint32)
-        return Fetched(ids, groups, new_pos, sigs)
+
+    def _read_signatures(self, rows: np.ndarray) -> np.ndarray:
+        """The signatures of the given sorted row numbers, as an (n, NUM_PERM) matrix."""
+        sigs = np.empty((len(rows), NUM_PERM), np.uint32)
+
+        def keep(batch, is_new, local, slot):
+            self.stats.held(len(rows) + batch.num_rows)
+            sigs[slot] = signature_matrix(batch.column("signature").take(local))
+
+        self._scan(rows, ["signature"], keep)
+        self.stats.signatures_fetched += len(rows)
+        return sigs
+
+    def _read_members(self, rows: np.ndarray, n_old: int) -> Members:
+        """Ids and earlier groups of the given sorted row numbers (no signatures)."""
+        ids: list[str] = []
+        groups: list[str | None] = []
+
+        def keep(batch, is_new, local, slot):
+            ids.extend(batch.column("article_id").take(local).to_pylist())
+            if is_new:
+                groups.extend([None] * len(local))
+            else:
+                groups.extend(batch.column("dup_group").take(local).to_pylist())
+
+        self._scan(rows, ["article_id", "dup_group"], keep)
+        return Members(ids, groups, np.where(rows >= n_old, rows - n_old, -1))
 
     def _group_ray(self) -> dict[int, str]:
         import ray
@@ -502,14 +525,16 @@ class NearDuplicateIndex:
         self.stats.candidates = len(found)
         if not found:
             return {}
-        fetched = self._fetch_ids({i for p in found for i in p})
-        index = {aid: i for i, aid in enumerate(fetched.ids)}
+        members, sigs = self._fetch_ids({i for p in found for i in p})
+        index = {aid: i for i, aid in enumerate(members.ids)}
         ia = np.array([index[a] for a, _ in found], np.int64)
         ib = np.array([index[b] for _, b in found], np.int64)
-        return link(fetched, ia, ib, self.needed, self.stats)
+        ok = confirm(sigs, ia, ib, self.needed)
+        self.stats.confirmed = int(ok.sum())
+        return link(members, ia[ok], ib[ok])
 
-    def _fetch_ids(self, wanted: set[str]) -> Fetched:
-        """Like `_fetch_rows`, by article id (the Ray path has ids, not row numbers)."""
+    def _fetch_ids(self, wanted: set[str]) -> tuple[Members, np.ndarray]:
+        """Members and signatures by article id (the Ray path has ids, not row numbers)."""
         value_set = pa.array(sorted(wanted), pa.string())
         ids: list[str] = []
         groups: list[str | None] = []
@@ -518,7 +543,7 @@ class NearDuplicateIndex:
         for path, is_new in self._signature_files():
             start = 0
             columns = ["article_id", "signature"] + ([] if is_new else ["dup_group"])
-            for batch in pq.ParquetFile(path).iter_batches(self.batch_rows, columns=columns):
+            for batch in _batches(path, self.batch_rows, columns=columns):
                 hit = pc.is_in(batch.column("article_id"), value_set=value_set)
                 local = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
                 if len(local):
@@ -534,17 +559,9 @@ class NearDuplicateIndex:
                     sig_parts.append(signature_matrix(batch.column("signature").take(take)))
                 start += batch.num_rows
         self.stats.signatures_fetched += len(ids)
-        return Fetched(ids, groups, np.array(pos, np.int64), np.concatenate(sig_parts))
+        return Members(ids, groups, np.array(pos, np.int64)), np.concatenate(sig_parts)
 
     # ---- persisting ----
-
-    def new_ids(self) -> Iterator[pa.Array]:
-        """The new rows' article ids, batch by batch in add order."""
-        if self.new_path.exists():
-            for batch in pq.ParquetFile(self.new_path).iter_batches(
-                self.batch_rows, ["article_id"]
-            ):
-                yield batch.column(0)
 
     def save(self, groups: dict[int, str]) -> None:
         """Append the new rows with their groups to `path` (atomically, streamed)."""
@@ -553,10 +570,10 @@ class NearDuplicateIndex:
             return
         with ParquetSink(self.path, SIGNATURES) as sink:
             if self.path.exists():
-                for batch in pq.ParquetFile(self.path).iter_batches(self.batch_rows):
+                for batch in _batches(self.path, self.batch_rows):
                     sink.write(batch)
             start = 0
-            for batch in pq.ParquetFile(self.new_path).iter_batches(self.batch_rows):
+            for batch in _batches(self.new_path, self.batch_rows):
                 ids = batch.column("article_id").to_pylist()
                 dup = [groups.get(start + i, aid) for i, aid in enumerate(ids)]
                 start += len(ids)
