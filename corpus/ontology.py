@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
+from corpus.bundled import ontology_file
 from corpus.errors import OntologyError
 from corpus.types import Span
-from corpus.workspace import BUNDLED_CONFIGS
 
 SPAN_KINDS = ("entity", "trigger")
 DEFAULT_CHOICES = {
@@ -57,7 +57,7 @@ _LABEL_KEYS = ("hotkey", "color", "en", "ar", "name_ar")
 
 def default_ontology_path() -> Path:
     """The ontology bundled with the package (copied into each new workspace)."""
-    return BUNDLED_CONFIGS / "conflict_events.yaml"
+    return ontology_file()
 
 
 @dataclass(frozen=True)

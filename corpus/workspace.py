@@ -17,8 +17,7 @@ from corpus.errors import WorkspaceConfigError, WorkspaceNotFound
 from corpus.lock import temp_path
 
 CONFIG_NAME = "corpus.toml"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BUNDLED_CONFIGS = REPO_ROOT / "annotation_configs"
+REPO_ROOT = Path(__file__).resolve().parents[1]  # a checkout's root (scripts/, .venv-labelstudio/)
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "workspace": {"name": "arabic-events", "language": "ar"},
@@ -155,10 +154,11 @@ class Workspace:
             d.mkdir(parents=True, exist_ok=True)
         # The user's own copy of the ontology, so they can edit it per workspace.
         target = ws.ontology_path
-        bundled = BUNDLED_CONFIGS / "conflict_events.yaml"
-        if not target.exists() and bundled.exists():
+        if not target.exists():
+            from corpus.bundled import ontology_file  # raises if the package lacks it
+
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(bundled, target)
+            shutil.copyfile(ontology_file(), target)
         gi = root / ".gitignore"
         if not gi.exists():
             gi.write_text(".corpus/\ndata/\n", encoding="utf-8")

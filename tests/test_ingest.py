@@ -300,11 +300,9 @@ def test_near_duplicate_reprints_share_a_group(ws, tmp_path):
 
 
 def test_bundled_samples_ingest_with_reprints_grouped(ws):
-    from corpus.workspace import REPO_ROOT
+    from corpus.bundled import sample_articles
 
-    samples = REPO_ROOT / "corpus" / "samples" / "articles.jsonl"
-    if not samples.exists():
-        pytest.skip("samples not written yet")
+    samples = sample_articles()
     (report,) = run(ws, samples)
     assert report.counts.read >= 20 and report.counts.quarantined == 0
     rows = articles(ws)

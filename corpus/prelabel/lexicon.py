@@ -27,10 +27,11 @@ from pathlib import Path
 
 import regex
 
+from corpus.bundled import lexicon_dir
 from corpus.errors import CorpusError
 from corpus.types import Span
 
-RESOURCE_DIR = Path(__file__).resolve().parents[1] / "resources" / "prelabel"
+RESOURCE_DIR = lexicon_dir()  # package data (importlib.resources): found from a wheel too
 # The version string is "lexicon-<this>+<digest of this module and the resource files>", so any
 # change to either gives a new model_version (and `corpus prelabel` redoes stale predictions).
 LEXICON_VERSION = "1"
