@@ -5,6 +5,7 @@ completed by the retry."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pyarrow as pa
@@ -190,3 +191,14 @@ def test_copy_to_a_file_is_one_error_line_and_the_hint_does_not_repeat(ws, tmp_p
     code, err = main_exit(capsys, "verify", "1.0.0", "--to", a_file, "-w", ws.root)
     assert code == 1 and err.count("error:") == 1
     assert "corpus verify 1.0.0 --to" not in err  # this was the retry: no hint to repeat it
+
+
+def test_copy_to_a_folder_that_cannot_be_written_is_one_error_line(ws, tmp_path, capsys):
+    publish(ws, "1.0.0")
+    # Tests run as root here, so permission bits do not stop writes: /sys refuses everyone.
+    target = "/sys/corpus-release-copy" if os.geteuid() == 0 else str(tmp_path / "ro")
+    if os.geteuid() != 0:
+        os.mkdir(target, 0o555)
+    code, err = main_exit(capsys, "verify", "1.0.0", "--to", target, "-w", ws.root)
+    assert code == 1 and err.count("error:") == 1
+    assert "Cannot write the copy to" in err and "writable" in err

@@ -75,3 +75,11 @@ def test_pull_refuses_when_ontology_changed_since_project_setup(ws, capsys):
     result = runner.invoke(corpus.cli.app, ["pull", "--from-export", V2, "--project", "7",
                                             "-w", str(ws.root)])  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_pull_over_a_damaged_annotations_file_names_it(ws, capsys):
+    ws.annotations_path.write_bytes(b"not parquet at all")
+    code, err = main_exit(["pull", "--from-export", V2, "--project", 7, "-w", ws.root], capsys)
+    assert code == 1 and "annotations.parquet is not a readable annotations file" in err
+    assert "corpus pull --full" in err and "Traceback" not in err
+    assert ws.annotations_path.read_bytes() == b"not parquet at all"  # left for the user to inspect
