@@ -305,8 +305,9 @@ def _baseline(info: dict[str, Any]) -> list[str]:
             f"{_fmt(sc['trigger']['f1'])} | {_fmt(sc['argument']['f1'])} |"
         )
     out.append(
-        "\nPrecision, recall and counts are in `manifest.json` (`baseline`). Reproduce: "
-        "`corpus train --release VERSION`.\n"
+        "\nPrecision, recall and counts are in `manifest.json` (`baseline`). "
+        "`corpus train --release VERSION` trains the same kind of model on train and "
+        "validation, as a pre-labeler.\n"
     )
     return out
 

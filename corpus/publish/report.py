@@ -120,11 +120,23 @@ def _sample_ids(ids: pa.Array, n: int = SAMPLE) -> pa.Array:
     return pc.take(ids, pc.sort_indices(ids)).slice(0, n)
 
 
+def _annotations_of(ws: Workspace, sentence_ids: pa.Array) -> pa.Table:
+    """The annotations of a few sentences, read with a filter (never the whole file at once)."""
+    from corpus.publish.annotations import _ANNOTATION_COLUMNS, _with_empty_raw
+
+    return _with_empty_raw(
+        pq.read_table(
+            ws.annotations_path,
+            columns=_ANNOTATION_COLUMNS,
+            filters=pc.is_in(pc.field("sentence_id"), value_set=sentence_ids),
+        )
+    )
+
+
 def agreement_per_label(ws: Workspace) -> dict[str, float]:
     """Exact-span F1 between annotators per label, on a fixed sample of shared sentences."""
     if not ws.annotations_path.exists():
         return {}
-    from corpus.publish.annotations import read_annotations
     from corpus.pull.agreement import agreement_report
 
     keys = pq.read_table(ws.annotations_path, columns=["sentence_id", "cancelled"])
@@ -133,9 +145,7 @@ def agreement_per_label(ws: Workspace) -> dict[str, float]:
     multi = vc.field("values").filter(pc.greater(vc.field("counts"), 1))
     if len(multi) == 0:
         return {}
-    keep = _sample_ids(multi)
-    t = read_annotations(ws.annotations_path)
-    rep = agreement_report(t.filter(pc.is_in(t["sentence_id"], value_set=keep)))
+    rep = agreement_report(_annotations_of(ws, _sample_ids(multi)))
     return {
         lab["label"]: lab["f1_exact"]
         for lab in rep["span_f1"]["labels"]
@@ -147,13 +157,12 @@ def prelabel_acceptance(ws: Workspace) -> tuple[dict[str, float], dict[str, floa
     """Share of pre-labelled spans accepted unchanged: per label, and per pre-labeler version."""
     if not (ws.annotations_path.exists() and ws.predictions_path.exists()):
         return {}, {}
-    from corpus.publish.annotations import read_annotations
     from corpus.pull.quality import quality_report
 
     pred_ids = pq.read_table(ws.predictions_path, columns=["sentence_id"])["sentence_id"]
-    keep = _sample_ids(pred_ids)
-    t = read_annotations(ws.annotations_path)
-    t = t.filter(pc.is_in(t["sentence_id"], value_set=keep))
+    annotated = pq.read_table(ws.annotations_path, columns=["sentence_id"])["sentence_id"]
+    both = pc.unique(annotated).filter(pc.is_in(pc.unique(annotated), value_set=pred_ids))
+    t = _annotations_of(ws, _sample_ids(both))
     if t.num_rows == 0:
         return {}, {}
     per_label = {
