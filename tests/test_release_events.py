@@ -199,3 +199,18 @@ def test_a_baseline_turned_off_says_not_computed(published):
     assert "turned off" in report.manifest["baseline"]["reason"]
     card = (report.path / "README.md").read_text(encoding="utf-8")
     assert "## Baseline scores\n\nNot computed: turned off" in card
+
+
+def test_a_large_train_split_is_sampled_and_the_card_says_so(tmp_path):
+    from corpus.ontology import load_ontology
+    from corpus.publish.baselines import baseline_scores
+
+    built = build_workspace(tmp_path / "ws")
+    report = publish(built.ws, "1.0.0")  # baseline off: computed below on a small sample
+    onto = load_ontology(built.ws.ontology_path)
+    b = baseline_scores(report.path, onto, max_train=12, max_eval=2)
+    assert b["status"] == "computed"
+    assert (b["train_sentences"], b["train_sentences_in_split"]) == (12, 40)
+    assert {sc["sentences"] for sc in b["scores"].values()} == {2}
+    again = baseline_scores(report.path, onto, max_train=12, max_eval=2)
+    assert again["scores"] == b["scores"]  # a fixed sample: the same figures every time
