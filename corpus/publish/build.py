@@ -178,13 +178,7 @@ def _build(
     step("joining sentences and articles")
     table, articles = _sentence_table(ws, adj)
     # Before the long writing step: a licence conflict is known from the articles alone.
-    sources = source_counts(articles)
-    configured = ws.section("publish").get("license")
-    lic = release_license(
-        sources,
-        license or configured,
-        "--license" if license else "[publish] license in corpus.toml",
-    )
+    sources, lic = _licence(ws, articles, license)
     prev = previous_version(ws.releases_dir, version)
     order, split_sorted, assignment = _order(
         table, articles, spec, _previous_splits(ws, prev, spec)
@@ -192,13 +186,7 @@ def _build(
     written = _write_configs(out, table, articles, order, split_sorted, ontology, step)
     del table
 
-    if baseline is None:
-        baseline = bool(ws.section("publish").get("baseline", True))
-    if baseline:
-        step("training the baseline model")
-        baseline_info = baseline_scores(out, ontology)
-    else:
-        baseline_info = not_computed("turned off (--no-baseline or [publish] baseline = false)")
+    baseline_info = _baseline(ws, out, ontology, baseline, step)
 
     step("documenting")
     changes = None
@@ -210,12 +198,7 @@ def _build(
         "previous_version": prev,
         "tool": {"name": "corpus", "version": corpus.__version__},
         "workspace": ws.section("workspace").get("name", ws.root.name),
-        "ontology": {
-            "name": ontology.name,
-            "hash": ontology.hash,
-            "entity_types": list(ontology.entity_types),
-            "event_types": {k: list(v) for k, v in ontology.event_types.items()},
-        },
+        "ontology": _ontology_info(ontology),
         "license": lic,
         "sources": sources,
         "label_studio": label_studio(ws),
@@ -228,10 +211,7 @@ def _build(
             "groups_moved_to_fill": assignment["moved"],
         },
         "annotators": adj.annotators,
-        "agreement": agreement(
-            adj.multi,
-            int(pc.sum(pc.greater(adj.annotators_per_sentence["annotators"], 1)).as_py() or 0),
-        ),
+        "agreement": agreement(adj.multi, _shared(adj)),
         "prelabelers": prelabelers(ws),
         "excluded": excluded,
         "baseline": baseline_info,
@@ -257,6 +237,41 @@ def _build(
             "(only the card or the tool version may differ)."
         )
     return report
+
+
+def _licence(
+    ws: Workspace, articles: pa.Table, chosen: str | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The sources of the published articles and the release licence (see `licenses`)."""
+    sources = source_counts(articles)
+    configured = ws.section("publish").get("license")
+    how = "--license" if chosen else "[publish] license in corpus.toml"
+    return sources, release_license(sources, chosen or configured, how)
+
+
+def _baseline(
+    ws: Workspace, out: Path, ontology: Any, wanted: bool | None, step: Callable[[str], None]
+) -> dict[str, Any]:
+    if wanted is None:
+        wanted = bool(ws.section("publish").get("baseline", True))
+    if not wanted:
+        return not_computed("turned off (--no-baseline or [publish] baseline = false)")
+    step("training the baseline model")
+    return baseline_scores(out, ontology)
+
+
+def _ontology_info(ontology: Any) -> dict[str, Any]:
+    return {
+        "name": ontology.name,
+        "hash": ontology.hash,
+        "entity_types": list(ontology.entity_types),
+        "event_types": {k: list(v) for k, v in ontology.event_types.items()},
+    }
+
+
+def _shared(adj: Adjudicated) -> int:
+    """Sentences annotated by more than one annotator."""
+    return int(pc.sum(pc.greater(adj.annotators_per_sentence["annotators"], 1)).as_py() or 0)
 
 
 def _write_report(ws: Workspace, out: Path, info: dict[str, Any]) -> dict[str, Any]:
