@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from corpus.ids import content_id
-from corpus.ingest.dedup import NearDuplicateIndex
+from corpus.ingest.dedup import SIGNATURE, NearDuplicateIndex, signature_batch
 from corpus.ingest.sources import RawRecord, SourceReader
 from corpus.io import ParquetSink, iter_batches
 from corpus.licenses import check_license
@@ -300,6 +301,15 @@ def clean_batch(raw: pa.Table, opts: IngestOptions) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=CLEAN_BATCH)
 
 
+def clean_and_sign_batch(raw: pa.Table, opts: IngestOptions) -> pa.Table:
+    """The ingest map stage: `clean_batch`, plus each accepted row's MinHash `signature`
+    (`corpus.ingest.dedup.signature_batch`; rejected rows get the empty text's)."""
+    cleaned = clean_batch(raw, opts)
+    text = pc.if_else(pc.is_null(cleaned.column("reject_reason")), cleaned.column("text"), "")
+    sigs = signature_batch(pa.table({"article_id": cleaned.column("article_id"), "text": text}))
+    return cleaned.append_column("signature", sigs.column("signature"))
+
+
 def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for x in it:
@@ -362,9 +372,10 @@ def ingest(
             report.path = str(reader.path.resolve())
             reports.append(report)
             raw = _raw_tables(reader, report, source, license, opts, quarantine, on_progress)
-            # Cleaning is the map stage (on the runner); duplicates are the one global step.
+            # Cleaning and MinHash signatures are the map stage (on the runner); duplicates are
+            # the one global step.
             for cleaned in map_tables(
-                Stage(clean_batch, {"opts": opts}),
+                Stage(clean_and_sign_batch, {"opts": opts}),
                 raw,
                 engine=engine,
                 staging=str(ws.state_dir / f"ingest-staging-{os.getpid()}"),
@@ -486,8 +497,6 @@ def _register(ws: Workspace, registry: dict[str, Any], reports: list[SourceRepor
 def _carry_over(batch: pa.RecordBatch, licences: dict[str, str]) -> pa.Table:
     """An existing articles batch in the current schema: files written before the `license`
     column get it as null; sources given a licence in this run get it on every row."""
-    import pyarrow.compute as pc
-
     table = pa.Table.from_batches([batch])
     if "license" not in table.column_names:
         table = table.append_column("license", pa.nulls(table.num_rows, pa.string()))
@@ -539,6 +548,8 @@ def _dedupe(
     rows to stage."""
     counts = report.counts
     rows = []
+    new_ids: list[str] = []
+    new_sigs: list[bytes] = []
     for r in cleaned:
         if r["reject_reason"]:
             counts.quarantined += 1
@@ -567,8 +578,18 @@ def _dedupe(
             continue
         seen_ids[aid] = h
         seen_hashes.add(h)
-        index.add(aid, r["text"])
+        new_ids.append(aid)
+        new_sigs.append(r["signature"])
         r["dup_group"] = aid  # until grouping, once every source is read
         counts.accepted += 1
         rows.append({k: r[k] for k in ARTICLES.names})
+    if new_ids:
+        index.add_signatures(
+            pa.table(
+                {
+                    "article_id": pa.array(new_ids, pa.string()),
+                    "signature": pa.array(new_sigs, SIGNATURE),
+                }
+            )  # fmt: skip
+        )
     return rows
