@@ -45,20 +45,28 @@ def annotation_for(task: dict, n: int, ontology) -> list[dict]:
     text = task["data"]["text"]
     result = []
     predicted = [r for p in task["predictions"][:1] for r in p["result"]]
-    for i, r in enumerate(predicted):
+    ids = {}  # predicted region id -> the submitted region's id
+    for i, r in enumerate(r for r in predicted if r["type"] == "labels"):
         v = r["value"]
+        ids[r["id"]] = f"r{n}-{i}"
         result.append(
-            region(f"r{n}-{i}", r["from_name"], text, v["start"], v["end"], v["labels"][0])
+            region(ids[r["id"]], r["from_name"], text, v["start"], v["end"], v["labels"][0])
         )
+    # Predicted arguments are accepted as they are: the relation points at the accepted regions.
+    for r in predicted:
+        if r["type"] == "relation":
+            result.append({**r, "from_id": ids[r["from_id"]], "to_id": ids[r["to_id"]]})
     words = [(a, b) for a, b in token_spans(text) if text[a:b].isalpha() and b - a >= 3]
-    taken = {(r["value"]["start"], r["value"]["end"]) for r in result}
+    spans = [r for r in result if r["type"] == "labels"]
+    taken = {(r["value"]["start"], r["value"]["end"]) for r in spans}
     free = [w for w in words if not any(a < w[1] and w[0] < b for a, b in taken)]
     if free:
         a, b = free[-1]
         result.append(region(f"new{n}", "entities", text, a, b, "PER"))
-    ents = [r for r in result if r["from_name"] == "entities"]
-    trigs = [r for r in result if r["from_name"] == "triggers"]
-    for t in trigs[:1]:
+    spans = [r for r in result if r["type"] == "labels"]
+    ents = [r for r in spans if r["from_name"] == "entities"]
+    trigs = [r for r in spans if r["from_name"] == "triggers"]
+    for t in [t for t in trigs[:1] if not any(r.get("from_id") == t["id"] for r in result)]:
         roles = ontology.event_types[t["value"]["labels"][0]]
         for e in ents:
             role = next(
