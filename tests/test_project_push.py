@@ -155,7 +155,7 @@ def test_project_from_the_ontology_is_validated_created_and_reused(ls_workspace,
     assert f"Reusing project {pid}" in cli("project", "create", "-w", ws.root)
     assert client.get_project(pid)["title"] == "Syria [batch 1]"
     assert ws.read_state("project")["title"] == "Syria [batch 1]"
-    from corpus.cli.pull_cmds import review_title
+    from corpus.pull.review import review_title
 
     assert review_title(ws) == "Syria [batch 1]"  # the review project is named after it
     # A config the server rejects: its own message is shown.

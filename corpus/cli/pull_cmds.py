@@ -19,58 +19,21 @@ JsonOpt = Annotated[
 ]
 
 
-def _exports_dir(ws: Workspace) -> Path:
-    # Exports hold annotator data: kept in the private state folder, removed after a pull.
-    d = ws.state_dir / "exports"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+def _pull_project(ws: Workspace, project_id: int, **kw: Any) -> Any:
+    """`corpus.pull.review.pull_project` with a spinner while exporting and a progress bar."""
+    from corpus.pull.review import pull_project
 
-
-def _pull_project(
-    ws: Workspace,
-    project_id: int,
-    *,
-    review: bool,
-    full: bool,
-    export_file: Path | None,
-    keep_export: bool,
-    client: Any = None,
-) -> Any:
-    """Fetch (or take) an export snapshot of `project_id` and pull it into the workspace."""
-    from corpus.pull.parse import pull_snapshot
-
-    snapshot_id: Any = None
-    total = None
-    versions = None
-    path = export_file
-    if path is None:
-        from corpus.labelstudio.client import LabelStudio
-
-        client = client or LabelStudio.connect(ws)
-        path = _exports_dir(ws) / f"project-{project_id}.json"
-        with console_err.status(f"Label Studio is exporting project {project_id}..."):
-            info = client.export_json(project_id, path, only_annotated=True)
-            if review:  # which version each decision started from
-                versions = client.prediction_versions(project_id)
-        snapshot_id, total = info.get("snapshot_id"), info.get("task_count")
     progress = progress_bar("tasks")
-    try:
-        with progress:
-            bar = progress.add_task("pulling", total=total)
-            report = pull_snapshot(
-                ws,
-                Path(path),
-                project_id,
-                snapshot_id=snapshot_id,
-                review=review,
-                full=full,
-                prediction_versions=versions,
-                progress=lambda n: progress.advance(bar, n),
-            )
-    finally:
-        if export_file is None and not keep_export:
-            Path(path).unlink(missing_ok=True)
-    return report
+    with progress:
+        bar = progress.add_task("pulling", total=None)
+        return pull_project(
+            ws,
+            project_id,
+            exporting=lambda pid: console_err.status(f"Label Studio is exporting project {pid}..."),
+            on_total=lambda total: progress.update(bar, total=total),
+            progress=lambda n: progress.advance(bar, n),
+            **kw,
+        )
 
 
 def _print_pull(report: Any, what: str) -> None:
@@ -179,47 +142,16 @@ def pull(
     _write_json(json_path, {**report.as_dict(), "ready": ready, "conflicts": conflicts})
 
 
-def review_title(ws: Workspace) -> str:
-    """The main project's title (a custom `--title` included): the review project is named after
-    it."""
-    return (
-        ws.read_state("project").get("title")
-        or ws.section("label_studio").get("project_title")
-        or "Arabic events"
-    )
-
-
 def _project_id(ws: Workspace) -> int:
-    from corpus.errors import LabelStudioError
+    from corpus.pull.review import workspace_project_id
 
-    project = ws.read_state("project")
-    if not project.get("project_id"):
-        raise LabelStudioError(
-            "This workspace has no Label Studio project yet.",
-            hint="Run `corpus project create` and `corpus project push` first, "
-            "or pass --project ID.",
-        )
-    return int(project["project_id"])
+    return workspace_project_id(ws)
 
 
 def _annotations(ws: Workspace):
-    """The pulled annotations; a damaged file is an error naming it."""
-    # pyarrow is imported by the commands that need it: `corpus --help` stays fast.
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from corpus.pull.review import read_annotations
 
-    from corpus.errors import CorpusError
-    from corpus.io import require
-    from corpus.schemas import ANNOTATIONS
-
-    path = require(ws.annotations_path, "corpus pull")
-    try:
-        return pq.read_table(path, schema=ANNOTATIONS)
-    except (pa.ArrowException, OSError) as e:
-        raise CorpusError(
-            f"{path} is not a readable annotations file ({e}).",
-            "Re-create it from Label Studio with `corpus pull --full`.",
-        ) from e
+    return read_annotations(ws)
 
 
 def _write_json(path: Path | None, report: dict) -> None:
@@ -329,50 +261,6 @@ review_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(review_app, name="review")
-REVIEW_STATE = "review"
-REVIEW_BATCH = 500
-
-
-def _review_context(ws: Workspace, conflicts: list) -> dict[str, tuple[str | None, ...]]:
-    """sentence_id -> (title, context_before, context_after) for the conflicting sentences."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as pads
-
-    from corpus.labelstudio.tasks import neighbours
-
-    articles = sorted({c.rows[0]["article_id"] for c in conflicts if c.rows[0]["article_id"]})
-    if not articles or not ws.sentences_path.exists():
-        return {}
-    wanted = pa.array(articles, pa.string())
-    sents = pads.dataset(ws.sentences_path).to_table(
-        columns=["sentence_id", "article_id", "index", "text"],
-        filter=pc.field("article_id").isin(wanted),
-    )
-    before, after = neighbours(sents)
-    texts = sents.column("text").to_pylist()
-    titles: dict[str, str] = {}
-    if ws.articles_path.exists():
-        arts = pads.dataset(ws.articles_path).to_table(
-            columns=["article_id", "title"], filter=pc.field("article_id").isin(wanted)
-        )
-        titles = dict(
-            zip(*(arts.column(c).to_pylist() for c in ("article_id", "title")), strict=True)
-        )
-    out = {}
-    for i, (sid, aid) in enumerate(
-        zip(
-            sents.column("sentence_id").to_pylist(),
-            sents.column("article_id").to_pylist(),
-            strict=True,
-        )
-    ):
-        out[sid] = (
-            titles.get(aid),
-            texts[before[i]] if before[i] >= 0 else None,
-            texts[after[i]] if after[i] >= 0 else None,
-        )
-    return out
 
 
 @review_app.command("push")
@@ -385,49 +273,18 @@ def review_push(workspace: WorkspaceOpt = None) -> None:
 
     Example: corpus review push
     """
-    from corpus.labelstudio.client import LabelStudio
-    from corpus.ontology import label_config_xml, load_ontology
-    from corpus.pull.adjudication import find_conflicts, review_key, review_task
+    from corpus.pull.review import review_push as push_conflicts
 
     ws = open_workspace(workspace, lock="review push")
-    conflicts = find_conflicts(_annotations(ws))
-    state = ws.read_state(REVIEW_STATE)
-    pushed = set(state.get("pushed", []))
-    todo = [c for c in conflicts if review_key(c) not in pushed]
+    report = push_conflicts(ws)
     console.print(
-        f"{len(conflicts):,} conflicting sentence(s); {len(conflicts) - len(todo):,} already "
-        f"sent for review"
+        f"{report.conflicts:,} conflicting sentence(s); {report.already:,} already sent for review"
     )
-    if not todo:
+    if not report.sent:
         return
-    client = LabelStudio.connect(ws)
-    pid = state.get("project_id")
-    if not pid or state.get("server") != client.server_key or client.get_project(pid) is None:
-        title = f"{review_title(ws)} (review)"
-        config = label_config_xml(load_ontology(ws.ontology_path))
-        pid = client.create_project(
-            title,
-            config,
-            description="Sentences whose annotators disagree. Each version is a prediction: "
-            "pick one, correct it, submit.",
-        )
-        pushed = set()
-        console.print(f"created review project {pid}")
-    context = _review_context(ws, todo)
-    sent = 0
-    for lo in range(0, len(todo), REVIEW_BATCH):
-        batch = todo[lo : lo + REVIEW_BATCH]
-        tasks = [review_task(c, *context.get(c.sentence_id, (None, None, None))) for c in batch]
-        client.import_tasks(pid, tasks)
-        pushed.update(review_key(c) for c in batch)
-        sent += len(batch)
-        # Recorded after every batch: an interrupted push resumes without duplicates.
-        ws.write_state(
-            REVIEW_STATE,
-            {"project_id": pid, "server": client.server_key, "url": f"{client.url}/projects/{pid}",
-             "pushed": sorted(pushed)},
-        )  # fmt: skip
-    console.print(f"sent {sent:,} review task(s) to {escape(str(client.url))}/projects/{pid}/data")
+    if report.created:
+        console.print(f"created review project {report.project_id}")
+    console.print(f"sent {report.sent:,} review task(s) to {escape(report.url)}")
     console.print("When reviewers have submitted their decisions, run `corpus review pull`.")
 
 
@@ -444,17 +301,12 @@ def review_pull(
 
     Examples: corpus review pull | corpus review pull --json review-report.json
     """
-    from corpus.errors import LabelStudioError
     from corpus.pull.adjudication import find_conflicts
+    from corpus.pull.review import review_project_id
 
     ws = open_workspace(workspace, lock="review pull")
-    state = ws.read_state(REVIEW_STATE)
-    if not state.get("project_id"):
-        raise LabelStudioError(
-            "This workspace has no review project yet.", hint="Run `corpus review push` first."
-        )
     report = _pull_project(
-        ws, int(state["project_id"]), review=True, full=full, export_file=None, keep_export=False
+        ws, review_project_id(ws), review=True, full=full, export_file=None, keep_export=False
     )
     _print_pull(report, "review pull")
     remaining = len(find_conflicts(_annotations(ws)))
