@@ -201,12 +201,17 @@ def _run_batch(table: pa.Table) -> pa.Table:
 
 
 def _pool_map(stage: Stage, tables: Iterable[pa.Table], workers: int) -> Iterator[pa.Table]:
-    # fork: workers start in milliseconds and share the parent's loaded modules; the stage is
-    # still pickled-safe (Ray needs that), which tests check.
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(stage,)
-    )
+    global _WORKER_FN
+    if "fork" in mp.get_all_start_methods():
+        # fork: the stage is made once here (a model loads once) and every worker inherits it,
+        # starting in milliseconds. (Stages still pickle: Ray and spawn need that.)
+        ctx = mp.get_context("fork")
+        _WORKER_FN = stage.make()
+        init: dict[str, Any] = {}
+    else:
+        ctx = None
+        init = {"initializer": _init_worker, "initargs": (stage,)}
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, **init)
     window: deque[Future] = deque()
     try:
         for t in tables:
@@ -217,6 +222,7 @@ def _pool_map(stage: Stage, tables: Iterable[pa.Table], workers: int) -> Iterato
             yield window.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        _WORKER_FN = None
 
 
 # --- the Ray engine ------------------------------------------------------------------------------
