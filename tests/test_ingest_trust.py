@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import tomli_w
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -469,6 +469,8 @@ _piece = st.sampled_from(
     encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-be", "cp1256"]),
     fmt=st.sampled_from(["jsonl", "csv", "tsv", "json"]),
 )
+# The pure-Python JSON backend (chosen for lone surrogates) reports a raw tab as json's own error.
+@example(pieces=['"', "\t", "\\ud800", '"'], junk=b"", encoding="utf-8", fmt="json")
 def test_property_any_bytes_never_crash_and_every_row_is_counted(
     tmp_path_factory, pieces, junk, encoding, fmt
 ):

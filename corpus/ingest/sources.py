@@ -516,7 +516,8 @@ class SourceReader:
                         )
                         continue
                     yield RawRecord(loc, obj, raw=json.dumps(obj, ensure_ascii=False))
-            except (ijson.JSONError, UnicodeDecodeError) as e:
+            # The pure-Python backend reports some syntax errors as json's own JSONDecodeError.
+            except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as e:
                 hint = (
                     f" (read as {enc.name}: if that is wrong, pass --encoding)"
                     if isinstance(e, UnicodeDecodeError)
