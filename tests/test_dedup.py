@@ -272,3 +272,18 @@ def test_lsh_params_and_mixing_are_datasketchs():
         assert lsh_params(t) == _optimal_param(max(0.3, t - 0.15), NUM_PERM, 0.5, 0.5)
     x = np.random.default_rng(0).integers(0, 2**32, 1000, dtype=np.uint64).astype(np.uint32)
     assert (dedup._fmix32(x) == _fmix(x, 32)).all()
+
+
+def test_ingest_cleaning_stage_carries_each_articles_signature():
+    from corpus.ingest.run import RAW_BATCH, IngestOptions, clean_and_sign_batch
+
+    arts = list(generate_articles(5, seed=4))
+    raw = pa.Table.from_pylist(
+        [{"source": "s", "location": f"line {i}", "source_id": a["id"], "text": a["text"]}
+         for i, a in enumerate(arts)],
+        schema=RAW_BATCH,
+    )  # fmt: skip
+    out = clean_and_sign_batch(raw, IngestOptions())
+    sigs = dedup.signature_matrix(out.column("signature"))
+    for text, sig in zip(out.column("text").to_pylist(), sigs, strict=True):
+        assert (sig == signature(text)).all()

@@ -394,7 +394,7 @@ def ingest(
                     + (", ..." if n > 5 else "")
                 )
         sink.close()
-        _write_grouped(ws, index, sink.path, reports, given)
+        _write_grouped(ws, index, sink.path, reports, given, engine)
     quarantine.flush()
     for report in reports:
         report.already_quarantined = quarantine.already.get(report.source, 0)
@@ -514,10 +514,11 @@ def _write_grouped(
     staged: Path,
     reports: list[SourceReport],
     licences: dict[str, str],
+    engine: Engine | None = None,
 ) -> None:
     """Group the staged new articles, then rewrite articles.parquet: the existing articles
     carried over, the new ones appended with their dup_group; save the signatures."""
-    groups = index.group()
+    groups = index.group("ray" if engine and engine.kind == "ray" else "local")
     start = 0
     for report in reports:  # staged rows are in report order
         end = start + report.counts.accepted
