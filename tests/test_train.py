@@ -214,6 +214,12 @@ def test_learning_curve(tmp_path, capsys):
     for share in ("25%", "50%", "75%", "100%"):
         assert share in out
     assert "PER" in out and "micro" in out
+    card = json.loads((ws.root / "models" / "c" / "v1" / "card.json").read_text())
+    points = card["curve"]
+    assert [p["share"] for p in points] == [0.25, 0.5, 0.75, 1.0]
+    assert points[0]["sentences"] < points[-1]["sentences"] == card["split"]["train_sentences"]
+    assert {"entity", "trigger", "micro", "per_label"} <= set(points[0])
+    assert 0 < points[-1]["micro"] <= 1 and "PER" in points[-1]["per_label"]
 
 
 def test_bio_round_trip_keeps_offsets():
@@ -297,3 +303,25 @@ def test_a_model_with_features_of_another_version_is_refused(tmp_path):
     card_path.write_text(json.dumps(card))
     with pytest.raises(ModelPrelabelerError, match="features of another version"):
         get_prelabeler("model:old", ws)
+
+
+def test_train_on_a_published_release(tmp_path, capsys, monkeypatch):
+    from tests.test_publish import build_workspace
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    built = build_workspace(tmp_path / "ws", n_articles=12)
+    ws = built.ws
+    code, out = cli(capsys, "publish", "1.0.0", "-w", ws.root)
+    assert code == 0, out
+    folder = ws.releases_dir / "1.0.0" / "sentences"
+    rows = {f.stem: pq.read_metadata(f).num_rows for f in folder.glob("*.parquet")}
+    code, out = cli(capsys, "train", "--name", "rel", "--release", "1.0.0", "-w", ws.root)
+    assert code == 0, out
+    card = json.loads((ws.root / "models" / "rel" / "v1" / "card.json").read_text())
+    assert card["data"][0].startswith("release 1.0.0: ")
+    n = int(card["data"][0].split(": ")[1].split()[0])
+    assert n == rows.get("train", 0) + rows.get("validation", 0)  # never the test split
+    assert rows.get("test", 0) > 0
+    code, out = cli(capsys, "train", "--release", "9.9.9", "-w", ws.root)
+    assert code == 1 and "9.9.9" in out

@@ -101,7 +101,8 @@ def train_and_store(
     curve: list[dict[str, Any]] | None = None,
 ) -> TrainResult:
     """Train on the data minus a hash-carved validation part, score on it, store the model
-    (with the `learning_curve` points, when given, so `corpus report` can draw them)."""
+    (with the `learning_curve` points, when given, so `corpus report` can draw them: share,
+    sentences, entity/trigger/micro F1 and F1 per label)."""
     from corpus.train.store import check_name
 
     check_name(name)
@@ -119,19 +120,12 @@ def train_and_store(
             "validation_sentences": len(dev),
         },
     }
+    if curve:
+        extra["curve"] = curve_for_card(curve)
     if dev:
         t = time.perf_counter()
         extra["validation"] = evaluate(model, dev)
         extra["validation"]["seconds"] = round(time.perf_counter() - t, 2)
-    if curve:
-        extra["curve"] = [
-            {
-                "share": p["share"],
-                "sentences": p["sentences"],
-                **{k: p["scores"][k]["f1"] for k in ("entity", "trigger", "micro")},
-            }
-            for p in curve
-        ]
     version = save_model(ws, name, model, extra)
     return TrainResult(version, model.card, len(train), len(dev))
 
@@ -168,3 +162,18 @@ def learning_curve(
         scores = evaluate(model, dev, labels)
         out.append({"share": share, "sentences": len(part), "seconds": seconds, "scores": scores})
     return out
+
+
+def curve_for_card(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The learning curve as the card keeps it: F1 per kind, overall and per label per share."""
+    return [
+        {
+            "share": p["share"],
+            "sentences": p["sentences"],
+            "entity": p["scores"]["entity"]["f1"],
+            "trigger": p["scores"]["trigger"]["f1"],
+            "micro": p["scores"]["micro"]["f1"],
+            "per_label": {lb: s["f1"] for lb, s in p["scores"]["per_label"].items()},
+        }
+        for p in points
+    ]
