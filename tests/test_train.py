@@ -151,6 +151,8 @@ def test_extra_jsonl_and_conll_with_bad_lines_and_a_label_map(tmp_path, capsys):
     lines.insert(3, "{not json")
     lines.insert(7, json.dumps({"text": "نص", "entities": [{"start": 0, "end": 9, "label": "X"}]}))
     jsonl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with jsonl.open("ab") as f:
+        f.write(b'{"text": "\xff\xfe"}\n')  # not UTF-8: skipped, not a traceback
     conll = tmp_path / "extra.conll"
     blocks = []
     for ex in exs[40:]:
@@ -182,8 +184,9 @@ def test_extra_jsonl_and_conll_with_bad_lines_and_a_label_map(tmp_path, capsys):
         *("--label-map", "PERS=PER,X=", "--workspace", ws.root),
     )
     assert code == 0, out
-    assert f"{jsonl}: 40 sentences, 2 bad lines skipped" in out
+    assert f"{jsonl}: 40 sentences, 3 bad lines skipped" in out
     assert f"{jsonl}:4: not valid JSON" in out and f"{jsonl}:8: span" in out
+    assert f"{jsonl}:43: not UTF-8 text" in out
     assert f"{conll}: 20 sentences, 1 bad lines skipped" in out
     card = json.loads((ws.root / "models" / "ext" / "v1" / "card.json").read_text())
     assert set(card["labels"]["entity"]) == {"PER", "GPE", "ORG"}

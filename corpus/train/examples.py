@@ -98,26 +98,41 @@ def _map_label(label: str, mapping: dict[str, str | None], report: LoadReport) -
 def read_jsonl(path: Path, mapping: dict[str, str | None]) -> LoadReport:
     """`{"id", "text", "entities": [{"start", "end", "label"}], "triggers": [...]}` per line."""
     report = LoadReport(str(path))
+    for n, line in _lines(path, report):
+        if line is None or not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            report.skipped.append(f"{where}: not valid JSON ({e.msg})")
+            continue
+        problem, ex = _example_from_row(row, mapping, report, n)
+        if problem:
+            report.skipped.append(f"{where}: {problem}")
+        else:
+            report.examples.append(ex)
+    return report
+
+
+def _lines(path: Path, report: LoadReport):
+    """(line number, text) of a UTF-8 file (a BOM is ignored); a line that is not UTF-8 is
+    counted as skipped and given as None, so one bad byte does not cost the whole file."""
     try:
-        f = path.open(encoding="utf-8")
+        f = path.open("rb")
     except OSError as e:
         raise TrainError(f"Cannot read {path}: {e.strerror or e}.") from e
     with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
+        for n, raw in enumerate(f, 1):
             try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                report.skipped.append(f"{where}: not valid JSON ({e.msg})")
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                report.skipped.append(f"{path}:{n}: not UTF-8 text ({e.reason})")
+                yield n, None
                 continue
-            problem, ex = _example_from_row(row, mapping, report, n)
-            if problem:
-                report.skipped.append(f"{where}: {problem}")
-            else:
-                report.examples.append(ex)
-    return report
+            if n == 1:
+                line = line.removeprefix("\ufeff")
+            yield n, line.rstrip("\n").rstrip("\r")
 
 
 def _example_from_row(row, mapping, report: LoadReport, n: int):
@@ -153,10 +168,6 @@ def read_conll(path: Path, mapping: dict[str, str | None]) -> LoadReport:
     line between sentences, `-DOCSTART-` lines ignored. Tags are B-X/I-X (IOB1 or IOB2) or O;
     tokens are joined with single spaces into the sentence text."""
     report = LoadReport(str(path))
-    try:
-        f = path.open(encoding="utf-8")
-    except OSError as e:
-        raise TrainError(f"Cannot read {path}: {e.strerror or e}.") from e
     tokens: list[tuple[str, str]] = []
     first = bad = 0
 
@@ -166,28 +177,26 @@ def read_conll(path: Path, mapping: dict[str, str | None]) -> LoadReport:
             report.examples.append(_conll_example(tokens, mapping, report, f"{path.name}:{first}"))
         tokens, bad = [], 0
 
-    with f:
-        try:
-            for n, line in enumerate(f, 1):
-                line = line.rstrip("\n").rstrip("\r")
-                if not line.strip() or line.startswith("-DOCSTART-"):
-                    flush()
-                    continue
-                if not tokens and not bad:
-                    first = n
-                parts = line.split("\t") if "\t" in line else line.split()
-                tag = parts[-1].strip() if len(parts) >= 2 else ""
-                ok = tag == "O" or (len(tag) > 2 and tag[:2] in ("B-", "I-", "E-", "S-"))
-                if not ok or not parts[0].strip():
-                    if not bad:
-                        report.skipped.append(
-                            f"{path}:{n}: expected 'TOKEN TAG' with a B-/I-/O tag, got {line!r}"
-                        )
-                    bad = 1  # the whole sentence is skipped: its spans would be wrong
-                    continue
-                tokens.append((parts[0].strip(), tag))
-        except UnicodeDecodeError as e:
-            raise TrainError(f"{path} is not UTF-8 text ({e.reason}).") from e
+    for n, line in _lines(path, report):
+        if line is None:
+            bad = 1  # already counted; the sentence around it is skipped with it
+            continue
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            flush()
+            continue
+        if not tokens and not bad:
+            first = n
+        parts = line.split("\t") if "\t" in line else line.split()
+        tag = parts[-1].strip() if len(parts) >= 2 else ""
+        ok = tag == "O" or (len(tag) > 2 and tag[:2] in ("B-", "I-", "E-", "S-"))
+        if not ok or not parts[0].strip():
+            if not bad:
+                report.skipped.append(
+                    f"{path}:{n}: expected 'TOKEN TAG' with a B-/I-/O tag, got {line!r}"
+                )
+            bad = 1  # the whole sentence is skipped: its spans would be wrong
+            continue
+        tokens.append((parts[0].strip(), tag))
     flush()
     return report
 
