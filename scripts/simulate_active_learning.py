@@ -10,6 +10,9 @@ Prints F1 per round for both side by side, the words annotated (uncertain picks 
 sentences), and the first round where `uncertain` reaches random's final F1.
 
 Run: .venv/bin/python scripts/simulate_active_learning.py [--rounds 10] [--step 200] [--start 200]
+The two runs are independent and deterministic, so they may run as two processes and be printed
+together: `--strategies random --save r.json`, `--strategies uncertain --save u.json`, then
+`--load r.json u.json`.
 """
 
 from __future__ import annotations
@@ -37,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=10, help="rounds after the start")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--strategies", default="random,uncertain")
+    ap.add_argument("--save", type=Path, help="write the curves as JSON to this file")
+    ap.add_argument("--load", type=Path, nargs="+", help="print curves saved by --save")
     args = ap.parse_args(argv)
+    if args.load:
+        curves = {}
+        for f in args.load:
+            curves.update(json.loads(f.read_text(encoding="utf-8")))
+        return report(curves, args.json)
 
     from corpus.ontology import default_ontology_path, load_ontology
     from corpus.train import evaluate, train_model
@@ -53,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds} rounds"
     )
     curves: dict[str, list[dict]] = {}
-    for strategy in ("random", "uncertain"):
+    for strategy in args.strategies.split(","):
         chosen = list(start)
         curve = []
         for r in range(args.rounds + 1):
@@ -76,7 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             order, _ = rank(strategy, sub_ids, sub_texts, model=model, seed=args.seed + r + 1)
             chosen += [rest[k] for k in order[: args.step]]
         curves[strategy] = curve
+    if args.save:
+        args.save.write_text(json.dumps(curves, indent=2), encoding="utf-8")
+    if set(curves) >= {"random", "uncertain"}:
+        return report(curves, args.json)
+    return 0
 
+
+def report(curves: dict[str, list[dict]], as_json: bool) -> int:
     print(f"\n{'sentences':>9}  {'random F1':>9}  {'uncertain F1':>12}  {'words r/u':>15}")
     for a, b in zip(curves["random"], curves["uncertain"], strict=True):
         print(
@@ -92,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print(f"\nuncertain never reached random's final F1 {final['f1']:.3f}.")
-    if args.json:
+    if as_json:
         print(json.dumps(curves, indent=2))
     return 0
 
