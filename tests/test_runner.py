@@ -213,3 +213,29 @@ def test_driver_made_tables_run_on_ray_through_staging(ray_local, articles, tmp_
     )
     same_rows(got, stage.make()(table))
     assert not Path(tmp_path / "st").exists()  # staging is cleaned up
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_the_segment_command_on_ray_writes_what_the_local_engine_writes(ray_local, tmp_path):
+    from typer.testing import CliRunner
+
+    import corpus.cli
+    from corpus.bundled import sample_articles
+    from corpus.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    cli = CliRunner()
+    r = cli.invoke(
+        corpus.cli.app, ["ingest", str(sample_articles()), "-w", str(ws.root), "-j", "2"]
+    )
+    assert r.exit_code == 0, r.output
+    r = cli.invoke(corpus.cli.app, ["segment", "-w", str(ws.root), "-j", "2"])
+    assert r.exit_code == 0, r.output
+    local = pq.read_table(ws.sentences_path)
+    r = cli.invoke(corpus.cli.app, ["segment", "-w", str(ws.root), "--engine", "ray"])
+    assert r.exit_code == 0, r.output
+    same_rows(pq.read_table(ws.sentences_path), local)
+    r = cli.invoke(corpus.cli.app, ["segment", "-w", str(ws.root), "--ray-address", "auto"])
+    assert isinstance(r.exception, CorpusError)
+    assert "--ray-address only applies with --engine ray" in r.exception.message
