@@ -188,7 +188,7 @@ class LabelStudio:
                     "LABEL_STUDIO_API_KEY, or unset LABEL_STUDIO_URL to use the embedded server.",
                 )
         else:
-            from corpus.labelstudio import server
+            from corpus.labelstudio import server  # process handling: only for the embedded one
 
             info = server.read_info(workspace) if workspace is not None else None
             if info is None or not server.is_our_server(info.pid, Path(info.data_dir)):
@@ -293,7 +293,7 @@ class LabelStudio:
         )
 
     def _sdk(self, what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-        from label_studio_sdk.core.api_error import ApiError
+        from label_studio_sdk.core.api_error import ApiError  # the SDK: ~1.5 s, only when used
 
         try:
             return fn(*args, **kwargs)

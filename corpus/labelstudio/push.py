@@ -18,12 +18,15 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from corpus.errors import LabelStudioError
 from corpus.ids import content_id
+from corpus.io import require
 from corpus.labelstudio.client import (
     PROJECT_STATE,
     RELATIONS_KEY,
@@ -31,8 +34,11 @@ from corpus.labelstudio.client import (
     PushCounts,
     task_sentence_id,
 )
-from corpus.labelstudio.tasks import TaskBatch
+from corpus.labelstudio.tasks import Selection, TaskBatch, iter_task_batches, plan_push
 from corpus.lock import temp_path
+from corpus.ontology import load_ontology
+from corpus.quarantine import Quarantine
+from corpus.types import QuarantinedRow
 from corpus.workspace import Workspace
 
 
@@ -292,8 +298,6 @@ class PushReport:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
 
 
@@ -315,14 +319,6 @@ def push_workspace(
     4. Rejected predicted spans go to data/quarantine/push.parquet; the project's model version
        is set to the pushed predictions' so annotators see them.
     """
-    import pyarrow.parquet as pq
-
-    from corpus.io import require
-    from corpus.labelstudio.tasks import Selection, iter_task_batches, plan_push
-    from corpus.ontology import load_ontology
-    from corpus.quarantine import Quarantine
-    from corpus.types import QuarantinedRow
-
     t0 = time.perf_counter()
     ontology = load_ontology(ws.ontology_path)
     project_id = client.project_id
