@@ -194,6 +194,8 @@ def test_groups_equal_brute_force_reference(
     # Small chunks exercise confirmation chunk by chunk and signature fetches across batches.
     if small_chunks:
         monkeypatch.setattr(dedup, "ROW_BUDGET", 4)
+        monkeypatch.setattr(dedup, "PART_ROWS", 5)
+        monkeypatch.setattr(dedup, "PAIR_BUDGET", 7)
         monkeypatch.setattr(dedup, "COMPARE_PAIRS", 3)
     path = tmp_path_factory.mktemp("ref") / "m.parquet"
     got: dict[str, str] = {}
@@ -251,14 +253,17 @@ def test_many_candidates_are_confirmed_within_the_row_budget(tmp_path, monkeypat
 
 @pytest.mark.ray
 def test_ray_path_equals_local_path(tmp_path, ray_local):
+    """A later ingest grouped on Ray (earlier and new signatures both read by Ray Data) gives
+    the local path's groups and the same saved index. One Ray run: each takes seconds."""
     ids, sigs = families(11, 60, 4)
     k = len(ids) // 2
-    local = run_sigs(tmp_path / "l.parquet", ids[:k], sigs[:k])[0]
-    local |= run_sigs(tmp_path / "l.parquet", ids[k:], sigs[k:])[0]
-    on_ray = run_sigs(tmp_path / "r.parquet", ids[:k], sigs[:k], engine="ray")[0]
-    on_ray |= run_sigs(tmp_path / "r.parquet", ids[k:], sigs[k:], engine="ray")[0]
+    run_sigs(tmp_path / "l.parquet", ids[:k], sigs[:k])
+    run_sigs(tmp_path / "r.parquet", ids[:k], sigs[:k])
+    local = run_sigs(tmp_path / "l.parquet", ids[k:], sigs[k:])[0]
+    on_ray = run_sigs(tmp_path / "r.parquet", ids[k:], sigs[k:], engine="ray")[0]
     assert on_ray == local
     assert sum(g != a for a, g in local.items()) > 10
+    assert any(g in ids[:k] for g in local.values())  # some join an earlier group
     assert (tmp_path / "l.parquet").read_bytes() == (tmp_path / "r.parquet").read_bytes()
 
 

@@ -34,7 +34,9 @@ NUM_PERM = 64
 SHINGLE = 12  # characters (~2 words): small edits disturb few shingles
 SAMPLE = 4  # keep 1 shingle in 4, by hash (a 3 KB article keeps ~650)
 BATCH_ROWS = 16_384  # signature rows read or written at a time (4 MB)
-ROW_BUDGET = 262_144  # candidate signatures held at once for confirmation (64 MB)
+ROW_BUDGET = 131_072  # candidate signatures held at once for confirmation (32 MB)
+PART_ROWS = 65_536  # candidate pairs are confirmed in ranges of this many earlier rows
+PAIR_BUDGET = 1 << 20  # candidate pairs deduplicated at a time (8 MB)
 COMPARE_PAIRS = 16_384  # pairs compared at a time (two 4 MB gathers)
 
 RAY_PARTS = 32  # groups the Ray path sorts buckets in
@@ -206,12 +208,14 @@ def band_batch(table: pa.Table, bands: int, rows: int) -> pa.Table:
     return pa.table({f"b{k}": h[:, k] for k in range(bands)})
 
 
-def bucket_pairs(keys: np.ndarray, refs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def iter_bucket_pairs(
+    keys: np.ndarray, refs: np.ndarray | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """All pairs (refs[i], refs[j]), i < j in the given order, of rows with equal keys (refs
-    default to the row numbers).
+    default to the row numbers), in parts: one part per distance within a bucket.
 
-    Sorts stably, so pairs come out with the earlier row first. Works bucket size by bucket
-    size (one numpy pass per distance), so memory stays linear in the rows.
+    Sorts stably, so pairs come out with the earlier row first. Memory stays linear in the
+    rows, however many pairs big buckets make.
     """
     order = np.argsort(keys, kind="stable")
     ks = keys[order]
@@ -220,20 +224,25 @@ def bucket_pairs(keys: np.ndarray, refs: np.ndarray | None = None) -> tuple[np.n
     member[1:] |= same
     member[:-1] |= same
     idx = np.flatnonzero(member)
+    del same, member
     ks, rs = ks[idx], order[idx] if refs is None else refs[order[idx]]
-    out_a, out_b = [], []
+    del order, idx
     d = 1
     while d < len(ks):
         ok = ks[d:] == ks[:-d]
         if not ok.any():
             break
-        out_a.append(rs[:-d][ok])
-        out_b.append(rs[d:][ok])
+        yield rs[:-d][ok], rs[d:][ok]
         d += 1
-    if not out_a:
+
+
+def bucket_pairs(keys: np.ndarray, refs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`iter_bucket_pairs` as two arrays."""
+    parts = list(iter_bucket_pairs(keys, refs))
+    if not parts:
         empty = np.zeros(0, np.int64 if refs is None else refs.dtype)
         return empty, empty
-    return np.concatenate(out_a), np.concatenate(out_b)
+    return np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
 
 
 @dataclass
@@ -412,28 +421,50 @@ class NearDuplicateIndex:
                 for batch in _batches(path, self.batch_rows, columns=["signature"]):
                     self.stats.held(batch.num_rows)
                     sink.write(band_batch(pa.Table.from_batches([batch]), self.bands, self.rows))
+        # Candidate pairs, band by band, spilled to disk by range of their earlier row: the
+        # pairs of one range are then deduplicated and confirmed together, so memory holds
+        # one range's pairs, whatever the corpus size (similar-looking corpora have many).
+        total = self.stats.rows
+        n_parts = max(1, -(-total // PART_ROWS))
+        spill = [self.workdir / f"pairs-{p}.bin" for p in range(n_parts)]
         bands = pq.ParquetFile(bands_path, pre_buffer=False)
-        codes = []
         for k in range(self.bands):
             h = bands.read([f"b{k}"], use_threads=False).column(0).to_numpy()
-            a, b = bucket_pairs(h)
-            new = b >= n_old  # b is the later row: a pair matters if it involves a new row
-            codes.append(a[new] * self.stats.rows + b[new])
-            del h, a, b
-        pair_codes = np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
-        del codes
+            for a, b in iter_bucket_pairs(h):
+                new = b >= n_old  # b is the later row: a pair matters if it involves a new row
+                a, b = a[new], b[new]
+                part = a // PART_ROWS
+                order = np.argsort(part, kind="stable")
+                codes, part = (a * total + b)[order], part[order]
+                bounds = np.searchsorted(part, np.arange(n_parts + 1))
+                for p in range(n_parts):
+                    if bounds[p + 1] > bounds[p]:
+                        with open(spill[p], "ab") as f:
+                            f.write(codes[bounds[p] : bounds[p + 1]].tobytes())
+            del h
         bands_path.unlink()
-        self.stats.candidates = len(pair_codes)
-        total = self.stats.rows
         confirmed = []
-        for chunk in self._chunks(pair_codes):
-            ra, rb = chunk // total, chunk % total
-            rows = np.unique(np.concatenate([ra, rb]))
-            sigs = self._read_signatures(rows)
-            ok = confirm(sigs, np.searchsorted(rows, ra), np.searchsorted(rows, rb), self.needed)
-            confirmed.append(chunk[ok])
-            del sigs
-        edges = np.concatenate(confirmed) if confirmed else np.zeros(0, np.int64)
+        for path in spill:
+            if not path.exists():
+                continue
+            # In slices, should one range hold very many pairs: a pair seen in two slices is
+            # only confirmed twice.
+            n_pairs = path.stat().st_size // 8
+            for start in range(0, n_pairs, PAIR_BUDGET):
+                count = min(PAIR_BUDGET, n_pairs - start)
+                pair_codes = np.unique(np.fromfile(path, np.int64, count, offset=start * 8))
+                self.stats.candidates += len(pair_codes)
+                for chunk in self._chunks(pair_codes):
+                    ra, rb = chunk // total, chunk % total
+                    rows = np.unique(np.concatenate([ra, rb]))
+                    sigs = self._read_signatures(rows)
+                    ra, rb = np.searchsorted(rows, ra), np.searchsorted(rows, rb)
+                    del rows
+                    confirmed.append(chunk[confirm(sigs, ra, rb, self.needed)])
+                    del sigs, ra, rb
+                del pair_codes
+            path.unlink()
+        edges = np.unique(np.concatenate(confirmed)) if confirmed else np.zeros(0, np.int64)
         self.stats.confirmed = len(edges)
         ra, rb = edges // total, edges % total
         rows = np.unique(np.concatenate([ra, rb]))
@@ -514,7 +545,9 @@ class NearDuplicateIndex:
         ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
         # Grouping by the bucket key itself would call Python once per bucket (millions);
         # grouping by a slice of the key keeps every bucket whole in fewer, bigger groups.
-        pairs = ds.groupby("part", num_partitions=RAY_PARTS).map_groups(
+        # One shuffle partition per million band rows: small corpora need no more.
+        parts = max(1, min(RAY_PARTS, self.stats.rows * self.bands // 1_000_000))
+        pairs = ds.groupby("part", num_partitions=parts).map_groups(
             _bucket_id_pairs, batch_format="pyarrow"
         )
         found: set[tuple[str, str]] = set()
