@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -30,7 +31,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from benchmarks.synth import generate_articles  # noqa: E402
-from corpus.ingest.run import RAW_BATCH, IngestOptions, clean_and_sign_batch  # noqa: E402
+from corpus.ingest.run import RAW_BATCH, CleanAndSign, IngestOptions  # noqa: E402
 from corpus.ontology import default_ontology_path, load_ontology  # noqa: E402
 from corpus.prelabel import PrelabelStage  # noqa: E402
 from corpus.publish.tokens import TokenTagger  # noqa: E402
@@ -73,7 +74,7 @@ def inputs(tmp: Path, n_articles: int, n_sentences: int) -> dict[str, tuple[Stag
         "tokens (BIO)": (tagging, 2048),
     }
     stages = {
-        "ingest (clean + MinHash)": Stage(clean_and_sign_batch, {"opts": IngestOptions()}),
+        "ingest (clean + MinHash)": Stage(CleanAndSign, {"opts": IngestOptions()}),
         "segment": Stage(segment_batch, {"max_chars": 0}),
         "prelabel (lexicon)": Stage(
             PrelabelStage, {"spec": "lexicon", "ontology_path": str(default_ontology_path())}
@@ -88,11 +89,21 @@ def inputs(tmp: Path, n_articles: int, n_sentences: int) -> dict[str, tuple[Stag
     return out
 
 
-def run(stage: Stage, path: Path, rows: int, engine: Engine) -> tuple[float, pa.Table]:
-    t0 = time.perf_counter()
+def cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def run(
+    stage: Stage, path: Path, rows: int, engine: Engine
+) -> tuple[float, pa.Table, float, float]:
+    """Wall seconds, output, CPU seconds of this process and of the pool's workers."""
+    t0, p0, c0 = time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
     tables = list(map_parquet(stage, path, batch_rows=rows, engine=engine))
     seconds = time.perf_counter() - t0
-    return seconds, pa.concat_tables(tables) if tables else pa.table({})
+    parent = cpu(resource.RUSAGE_SELF) - p0
+    workers = cpu(resource.RUSAGE_CHILDREN) - c0  # the pool's workers, reaped at its shutdown
+    return seconds, pa.concat_tables(tables) if tables else pa.table({}), parent, workers
 
 
 def main() -> None:
@@ -110,8 +121,9 @@ def main() -> None:
         for name, (stage, path, rows) in stages.items():
             results[name] = {}
             for workers in (1, 2):
-                secs, out = run(stage, path, rows, Engine(workers=workers))
+                secs, out, parent, child = run(stage, path, rows, Engine(workers=workers))
                 results[name][f"{workers}w"] = secs
+                results[name][f"{workers}w-cpu"] = (parent, child)
                 if workers == 1:
                     reference[name] = out
                 else:
@@ -125,13 +137,14 @@ def main() -> None:
             ray_start = time.perf_counter() - t0
             try:
                 for name, (stage, path, rows) in stages.items():
-                    secs, out = run(stage, f"file://{path}", rows, Engine("ray", workers=2))
+                    secs, out, _, _ = run(stage, f"file://{path}", rows, Engine("ray", workers=2))
                     results[name]["ray"] = secs
                     assert out.to_pylist() == reference[name].to_pylist(), f"{name}: ray differs"
             finally:
                 ray.shutdown()
         print(f"\n{'stage':28} {'rows in':>8} {'1 worker':>9} {'2 workers':>10} {'speed-up':>9}"
-              + ("" if args.no_ray else f" {'ray local':>10}"))  # fmt: skip
+              + ("" if args.no_ray else f" {'ray local':>10}")
+              + f"  {'CPU s driver+workers (1w | 2w)':>32}")  # fmt: skip
         for name, (_stage, path, _rows) in stages.items():
             r = results[name]
             n = pq.ParquetFile(path).metadata.num_rows
@@ -139,10 +152,16 @@ def main() -> None:
                     f"{r['1w'] / r['2w']:>8.2f}x")  # fmt: skip
             if "ray" in r:
                 line += f" {r['ray']:>9.2f}s"
+            (p1, c1), (p2, c2) = r["1w-cpu"], r["2w-cpu"]
+            line += f"  {p1:>6.2f}+{c1:<6.2f} | {p2:>6.2f}+{c2:<6.2f}"
             print(line)
         if ray_start is not None:
             print(f"(ray.init(num_cpus=2) took {ray_start:.1f} s, not counted above)")
         print("outputs: 2 workers and Ray equal to 1 worker, row by row")
+        print(
+            "CPU s: the driver's and the workers' CPU time; on an idle 2-core machine the "
+            "2-worker wall time approaches max(driver, workers / 2)"
+        )
 
 
 if __name__ == "__main__":

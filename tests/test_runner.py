@@ -14,7 +14,7 @@ import pytest
 from benchmarks.synth import generate_articles
 from corpus.errors import CorpusError
 from corpus.ingest.dedup import signature_batch
-from corpus.ingest.run import RAW_BATCH, IngestOptions, clean_and_sign_batch
+from corpus.ingest.run import RAW_BATCH, CleanAndSign, IngestOptions
 from corpus.ontology import default_ontology_path, load_ontology
 from corpus.prelabel import PrelabelStage, prelabel_batch
 from corpus.publish.tokens import TokenTagger
@@ -84,7 +84,7 @@ def stages(articles: pa.Table) -> dict[str, tuple[Stage, pa.Table]]:
     onto = load_ontology(ONTOLOGY_PATH)
     tagger = TokenTagger(list(onto.entity_types), list(onto.event_types))
     return {
-        "ingest-clean": (Stage(clean_and_sign_batch, {"opts": IngestOptions()}), raw_rows()),
+        "ingest-clean": (Stage(CleanAndSign, {"opts": IngestOptions()}), raw_rows()),
         "signatures": (Stage(signature_batch), articles),
         "segment": (Stage(segment_batch, {"max_chars": 120}), articles),
         "prelabel-lexicon": (

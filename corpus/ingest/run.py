@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus.ids import content_id
-from corpus.ingest.dedup import SIGNATURE, NearDuplicateIndex, signature_batch
+from corpus.ingest.dedup import SIGNATURE, NearDuplicateIndex, signature, signature_batch
 from corpus.ingest.sources import RawRecord, SourceReader
 from corpus.io import ParquetSink, iter_batches
 from corpus.licenses import check_license
@@ -310,6 +310,18 @@ def clean_and_sign_batch(raw: pa.Table, opts: IngestOptions) -> pa.Table:
     return cleaned.append_column("signature", sigs.column("signature"))
 
 
+class CleanAndSign:
+    """`clean_and_sign_batch` as a class stage: `__init__` builds the MinHash fold table once
+    per worker (with the local engine's fork: once, inherited by every worker)."""
+
+    def __init__(self, opts: IngestOptions):
+        self.opts = opts
+        signature("warm up")  # builds dedup's code-point fold table (~0.3 s)
+
+    def __call__(self, raw: pa.Table) -> pa.Table:
+        return clean_and_sign_batch(raw, self.opts)
+
+
 def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for x in it:
@@ -375,7 +387,7 @@ def ingest(
             # Cleaning and MinHash signatures are the map stage (on the runner); duplicates are
             # the one global step.
             for cleaned in map_tables(
-                Stage(clean_and_sign_batch, {"opts": opts}),
+                Stage(CleanAndSign, {"opts": opts}),
                 raw,
                 engine=engine,
                 staging=str(ws.state_dir / f"ingest-staging-{os.getpid()}"),
