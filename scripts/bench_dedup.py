@@ -208,12 +208,22 @@ def phase_baseline(sigs: Path, out: Path) -> dict:
     return {"seconds": seconds, "rows": len(ids_out)}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not ru_maxrss: Linux carries that over exec from the parent, so
+    a child started by a parent that had grown would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(args: argparse.Namespace) -> None:
     if args.phase == "baseline":
         res = phase_baseline(args.sigs, args.out)
     else:
         res = phase_scaled(args.sigs, args.out, args.work, args.first)
-    res["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_mb"] = peak_rss_mb()
     print(json.dumps(res))
 
 
