@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import secrets
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -200,16 +201,23 @@ def _run_batch(table: pa.Table) -> pa.Table:
     return _WORKER_FN(table)
 
 
+def _ray_driver_here() -> bool:
+    ray = sys.modules.get("ray")  # never imported here just to ask
+    return ray is not None and getattr(ray, "is_initialized", lambda: False)()
+
+
 def _pool_map(stage: Stage, tables: Iterable[pa.Table], workers: int) -> Iterator[pa.Table]:
     global _WORKER_FN
-    if "fork" in mp.get_all_start_methods():
+    if "fork" in mp.get_all_start_methods() and not _ray_driver_here():
         # fork: the stage is made once here (a model loads once) and every worker inherits it,
         # starting in milliseconds. (Stages still pickle: Ray and spawn need that.)
         ctx = mp.get_context("fork")
         _WORKER_FN = stage.make()
         init: dict[str, Any] = {}
     else:
-        ctx = None
+        # A forked copy of a Ray driver shares its sockets and half its threads, and has crashed
+        # the driver; forkserver children start clean (the stage is pickled to them instead).
+        ctx = mp.get_context("forkserver") if "forkserver" in mp.get_all_start_methods() else None
         init = {"initializer": _init_worker, "initargs": (stage,)}
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, **init)
     window: deque[Future] = deque()

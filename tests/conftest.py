@@ -264,9 +264,10 @@ def stage_tables():
 # --- Ray: one local instance per session (it takes seconds to start) ----------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_local():
-    """`ray.init(num_cpus=2)` once for every Ray test; shut down at the end of the session."""
+    """`ray.init(num_cpus=2)` once per test module that uses Ray, shut down after it: later
+    modules then never fork a process that holds a Ray driver."""
     import ray
 
     if not ray.is_initialized():

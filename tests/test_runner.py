@@ -178,7 +178,7 @@ def test_engine_options_are_checked():
         Engine(workers=0)
 
 
-# --- Ray (one local Ray for the whole session: see conftest's `ray_local`) ----------------------
+# --- Ray (one local Ray for this module: see conftest's `ray_local`) ---------------------------
 
 
 @pytest.mark.ray
@@ -239,3 +239,14 @@ def test_the_segment_command_on_ray_writes_what_the_local_engine_writes(ray_loca
     r = cli.invoke(corpus.cli.app, ["segment", "-w", str(ws.root), "--ray-address", "auto"])
     assert isinstance(r.exception, CorpusError)
     assert "--ray-address only applies with --engine ray" in r.exception.message
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_the_local_pool_beside_a_ray_driver_never_forks_it(ray_local, articles):
+    # A forked copy of a Ray driver shares its sockets: the pool starts its workers clean instead,
+    # gives the same rows, and the driver still answers afterwards.
+    stage, table = stages(articles)["segment"]
+    got = pa.concat_tables(map_tables(stage, batches(table, 7), engine=Engine("local", workers=2)))
+    same_rows(got, stage.make()(table))
+    assert ray_local.get(ray_local.put(41)) + 1 == 42
