@@ -103,6 +103,12 @@ def workspace_lock(state_dir: Path, command: str) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             h = _holder(fd)
+            # The holder writes its record just after it takes the lock: give it a moment, so
+            # the message names it rather than "another command".
+            deadline = time.monotonic() + 2.0
+            while not h.get("pid") and time.monotonic() < deadline:
+                time.sleep(0.02)
+                h = _holder(fd)
             raise WorkspaceBusy(h.get("command", "another command"), h.get("pid"),
                                 h.get("since"), path) from None  # fmt: skip
         record = {
