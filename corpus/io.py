@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from corpus.errors import StageInputMissing
 from corpus.lock import temp_path
 
 
+def filesystem(uri: str | Path) -> tuple[pafs.FileSystem, str]:
+    """(pyarrow filesystem, path in it) for a local path or a URI (pyarrow's own, else fsspec)."""
+    s = str(uri)
+    if "://" not in s:
+        return pafs.LocalFileSystem(), str(Path(s).absolute())
+    try:
+        return pafs.FileSystem.from_uri(s)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        import fsspec  # imported here: only URIs pyarrow does not know need it
+
+        fs, path = fsspec.core.url_to_fs(s)
+        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
 class ParquetSink:
     """Writes batches incrementally to a unique hidden temporary file and renames it into place
-    on success.
+    on success, on a local disk or any filesystem `filesystem` knows (a path or a URI).
 
     Memory stays flat however many rows pass through; an interrupted run leaves the previous
     file untouched, and two writers never share a temporary file.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema, compression: str = "zstd"):
-        self.path = Path(path)
+    def __init__(self, path: str | Path, schema: pa.Schema, compression: str = "zstd"):
+        self.fs, self._where = filesystem(path)
+        self.path = path if "://" in str(path) else Path(path)
         self.schema = schema
-        self.tmp = temp_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(self.tmp, schema, compression=compression)
+        self.tmp = temp_path(Path(self._where))
+        self.fs.create_dir(str(self.tmp.parent), recursive=True)
+        self._writer = pq.ParquetWriter(
+            str(self.tmp), schema, filesystem=self.fs, compression=compression
+        )
         self.rows = 0
         self._closed = False
 
@@ -48,14 +65,17 @@ class ParquetSink:
             return
         self._closed = True
         self._writer.close()
-        os.replace(self.tmp, self.path)
+        self.fs.move(str(self.tmp), self._where)  # a rename: atomic on a local disk
 
     def abort(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._writer.close()
-        self.tmp.unlink(missing_ok=True)
+        try:
+            self.fs.delete_file(str(self.tmp))
+        except OSError:
+            pass
 
     def __enter__(self) -> ParquetSink:
         return self

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import secrets
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +35,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from corpus.errors import CorpusError
-from corpus.lock import TMP_SUFFIX
+from corpus.io import ParquetSink, filesystem
 
 ENGINES = ("local", "ray")
 IN_FLIGHT = 2  # batches queued per worker: keeps workers busy, memory bounded
@@ -106,20 +105,6 @@ class Engine:
 # --- filesystems ---------------------------------------------------------------------------------
 
 
-def filesystem(uri: str | Path) -> tuple[pafs.FileSystem, str]:
-    """(pyarrow filesystem, path in it) for a local path or a URI (pyarrow's own, else fsspec)."""
-    s = str(uri)
-    if "://" not in s:
-        return pafs.LocalFileSystem(), str(Path(s).absolute())
-    try:
-        return pafs.FileSystem.from_uri(s)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-        import fsspec  # imported here: only URIs pyarrow does not know need it
-
-        fs, path = fsspec.core.url_to_fs(s)
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
-
-
 def exists(uri: str | Path) -> bool:
     fs, path = filesystem(uri)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
@@ -140,50 +125,6 @@ def count_rows(uri: str | Path) -> int:
     fs, path = filesystem(uri)
     with fs.open_input_file(path) as f:
         return pq.ParquetFile(f).metadata.num_rows
-
-
-class Sink:
-    """Writes tables to `<uri>.tmp` on any filesystem and moves it into place on `close`."""
-
-    def __init__(self, uri: str | Path, schema: pa.Schema, compression: str = "zstd"):
-        self.fs, self.path = filesystem(uri)
-        self.schema = schema
-        parent, _, name = self.path.rpartition("/")
-        # The temp naming of corpus.lock: hidden, per process, cleared if the process is killed.
-        self.tmp = f"{parent}/.{name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
-        if parent:
-            self.fs.create_dir(parent, recursive=True)
-        self._writer = pq.ParquetWriter(
-            self.tmp, schema, filesystem=self.fs, compression=compression
-        )
-        self.rows = 0
-
-    def write(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        table = table.select(self.schema.names)
-        self._writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
-        self.rows += table.num_rows
-
-    def close(self) -> None:
-        self._writer.close()
-        self.fs.move(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self._writer.close()
-        try:
-            self.fs.delete_file(self.tmp)
-        except OSError:
-            pass
-
-    def __enter__(self) -> Sink:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 # --- the local engine ----------------------------------------------------------------------------
@@ -334,7 +275,7 @@ def map_tables(
         if first is None:
             return
         src = staging.rstrip("/") + "/input.parquet"
-        with Sink(src, schema or first.schema, compression="none") as sink:
+        with ParquetSink(src, schema or first.schema, compression="none") as sink:
             sink.write(first)
             for t in it:
                 sink.write(t)

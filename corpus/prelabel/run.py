@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus.errors import CorpusError
-from corpus.io import require
+from corpus.io import ParquetSink, require
 from corpus.ontology import load_ontology
 from corpus.prelabel import PrelabelStage, get_prelabeler
 from corpus.quarantine import Quarantine
-from corpus.runner import Engine, Sink, Stage, count_rows, map_parquet
+from corpus.runner import Engine, Stage, count_rows, map_parquet
 from corpus.schemas import PREDICTIONS
 from corpus.types import QuarantinedRow
 from corpus.workspace import Workspace
@@ -82,7 +82,7 @@ def prelabel_file(
 ) -> PrelabelReport:
     """Run `stage` (a PrelabelStage) over the sentences of `source` into `dest` (paths or URIs)."""
     source_name = f"prelabel:{report.name}"
-    with Sink(dest, PREDICTIONS) as sink:
+    with ParquetSink(dest, PREDICTIONS) as sink:
         for out in map_parquet(
             stage,
             source,
@@ -118,7 +118,7 @@ def prelabel_file(
                             )
                         )
                         report.rejected_spans += 1
-            sink.write(out)
+            sink.write(out.select(PREDICTIONS.names))  # the reject columns stay behind
             if "relations" in out.column_names:
                 report.relations += int(
                     pc.sum(pc.list_value_length(out.column("relations"))).as_py() or 0

@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from corpus.errors import CorpusError, WorkspaceConfigError
-from corpus.runner import Engine, Sink, Stage, count_rows, filesystem, map_parquet
+from corpus.io import ParquetSink, filesystem
+from corpus.runner import Engine, Stage, count_rows, map_parquet
 from corpus.schemas import SENTENCES
 from corpus.segment.spans import segment_batch
 from corpus.workspace import CONFIG_NAME, Workspace
@@ -75,11 +76,11 @@ def segment_file(
     stage = Stage(segment_batch, {"max_chars": max_chars})
     last = None
     seen = 0
-    with Sink(dest, SENTENCES) as sink:
+    with ParquetSink(dest, SENTENCES) as sink:
         for out in map_parquet(
             stage, source, columns=["article_id", "text"], batch_rows=BATCH_ARTICLES, engine=engine
         ):
-            sink.write(out)
+            sink.write(out.select(SENTENCES.names))
             report.sentences += out.num_rows
             # Output is in article order: count each article's first sentence once.
             ids = out.column("article_id").to_pylist()
