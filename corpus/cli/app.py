@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +16,9 @@ from typer._click.globals import get_current_context  # typer bundles its own cl
 
 from corpus.errors import CorpusError
 from corpus.workspace import Workspace
+
+if TYPE_CHECKING:
+    from corpus.runner import Engine
 
 app = typer.Typer(
     name="corpus",
@@ -90,7 +97,7 @@ EngineOpt = Annotated[
     typer.Option(
         "--engine",
         help='Where batches run: "local" (a process pool on this machine) or "ray" (Ray Data: '
-        "a cluster at --ray-address / RAY_ADDRESS, else a local Ray; needs corpus[ray]).",
+        "a cluster at --ray-address / RAY_ADDRESS, else a local Ray; needs corpus\\[ray]).",
     ),
 ]
 WorkersOpt = Annotated[
@@ -115,10 +122,60 @@ RayAddressOpt = Annotated[
 ]
 
 
-def make_engine(engine: str, workers: int | None, ray_address: str | None):
+def make_engine(engine: str, workers: int | None, ray_address: str | None) -> Engine:
     """The runner's Engine from the CLI options (a clear error for an unknown engine)."""
     from corpus.runner import Engine  # imports pyarrow: kept out of `corpus --help`
 
     if ray_address and engine != "ray":
         raise CorpusError("--ray-address only applies with --engine ray.")
     return Engine(engine, workers, ray_address)
+
+
+ENGINE_OPTIONS: Any = object()  # the default of a command's `engine` parameter: see engine_options
+_ENGINE_PARAMS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=option)
+    for name, default, option in (
+        ("engine", "local", EngineOpt),
+        ("workers", None, WorkersOpt),
+        ("ray_address", None, RayAddressOpt),
+    )
+]
+
+
+def engine_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorator (under `@app.command`) for every command whose batches run on `corpus.runner`.
+
+    The command declares `engine: Engine = ENGINE_OPTIONS`; on the command line that parameter
+    becomes `--engine`, `--workers/-j` and `--ray-address` (at its place in `--help`), and the
+    command is called with the `Engine` they make (a clear error for a bad combination, before
+    the command does anything). One place, so every stage takes the same options.
+    """
+    sig = inspect.signature(command)
+    if getattr(sig.parameters.get("engine"), "default", None) is not ENGINE_OPTIONS:
+        raise TypeError(f"{command.__name__} needs a parameter `engine: Engine = ENGINE_OPTIONS`")
+
+    # Typer reads the wrapper's signature and annotations, evaluated (the modules use
+    # `from __future__ import annotations`). `Engine` itself is never evaluated: importing the
+    # runner (pyarrow) would slow down `corpus --help`.
+    def others() -> None: ...
+
+    others.__annotations__ = {
+        k: v for k, v in command.__annotations__.items() if k not in ("engine", "return")
+    }
+    hints = typing.get_type_hints(others, globalns=command.__globals__, include_extras=True)
+    params: list[inspect.Parameter] = []
+    for p in sig.parameters.values():
+        if p.name == "engine":
+            params.extend(_ENGINE_PARAMS)
+        else:  # keyword-only, as Typer passes them: any order of defaults is then valid
+            kw = inspect.Parameter.KEYWORD_ONLY
+            params.append(p.replace(annotation=hints.get(p.name, p.annotation), kind=kw))
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> None:
+        eng = make_engine(kwargs.pop("engine"), kwargs.pop("workers"), kwargs.pop("ray_address"))
+        return command(**kwargs, engine=eng)
+
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run

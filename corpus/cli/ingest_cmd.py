@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from corpus.cli.app import (
-    EngineOpt,
-    RayAddressOpt,
-    WorkersOpt,
+    ENGINE_OPTIONS,
     WorkspaceOpt,
     app,
     console,
-    make_engine,
+    engine_options,
     open_workspace,
     progress_bar,
 )
 from corpus.ingest.sources import FORMATS
+
+if TYPE_CHECKING:
+    from corpus.runner import Engine
 
 
 def _license_option(value: str | None) -> str | None:
@@ -46,6 +47,7 @@ def _encoding_option(value: str | None) -> str | None:
 
 
 @app.command("ingest")
+@engine_options
 def ingest_cmd(
     sources: Annotated[
         list[Path],
@@ -104,9 +106,7 @@ def ingest_cmd(
         float | None,
         typer.Option(help="Minimum share of Arabic letters (default from corpus.toml: 0.5)."),
     ] = None,
-    engine: EngineOpt = "local",
-    workers: WorkersOpt = None,
-    ray_address: RayAddressOpt = None,
+    engine: Engine = ENGINE_OPTIONS,
 ) -> None:
     """Add articles to data/articles.parquet: clean, deduplicate, quarantine bad rows.
 
@@ -116,7 +116,6 @@ def ingest_cmd(
     from corpus.ingest.run import IngestOptions, ingest
 
     ws = open_workspace(workspace, lock="ingest")
-    eng = make_engine(engine, workers, ray_address)
     opts = IngestOptions.from_workspace(
         ws,
         text_field=text_field,
@@ -139,7 +138,7 @@ def ingest_cmd(
         progress.update(tasks[source], completed=done, total=total or None)
 
     with progress:
-        reports = ingest(ws, sources, opts, on_progress, engine=eng)
+        reports = ingest(ws, sources, opts, on_progress, engine=engine)
 
     table = Table(title="ingest")
     for col in (

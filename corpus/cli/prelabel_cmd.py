@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from corpus.cli.app import (
-    EngineOpt,
-    RayAddressOpt,
-    WorkersOpt,
+    ENGINE_OPTIONS,
     WorkspaceOpt,
     app,
     console,
     console_err,
-    make_engine,
+    engine_options,
     open_workspace,
     progress_bar,
 )
 from corpus.errors import CorpusError
 from corpus.lock import temp_path
 
+if TYPE_CHECKING:
+    from corpus.runner import Engine
+
 
 @app.command()
+@engine_options
 def prelabel(
     prelabeler: Annotated[
         str | None,
@@ -62,9 +64,7 @@ def prelabel(
     force: Annotated[
         bool, typer.Option("--force", help="Pre-label again even if nothing changed.")
     ] = False,
-    engine: EngineOpt = "local",
-    workers: WorkersOpt = None,
-    ray_address: RayAddressOpt = None,
+    engine: Engine = ENGINE_OPTIONS,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Pre-label sentences with entity and event-trigger spans, and argument roles between
@@ -81,18 +81,17 @@ def prelabel(
     from corpus.prelabel.run import prelabel_workspace
 
     ws = open_workspace(workspace, lock="prelabel")
-    eng = make_engine(engine, workers, ray_address)
     out_rel = ws.predictions_path.relative_to(ws.root)
     progress = progress_bar("sentences")
     with progress:
-        task = progress.add_task(f"pre-labeling ({eng.describe()})", total=None)
+        task = progress.add_task(f"pre-labeling ({engine.describe()})", total=None)
         report = prelabel_workspace(
             ws,
             prelabeler,
             model_fallback=fallback,
             arguments=arguments,
             force=force,
-            engine=eng,
+            engine=engine,
             on_progress=lambda done: progress.update(task, completed=done),
         )
     for note in report.warnings:

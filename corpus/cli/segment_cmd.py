@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from corpus.cli.app import (
-    EngineOpt,
-    RayAddressOpt,
-    WorkersOpt,
+    ENGINE_OPTIONS,
     WorkspaceOpt,
     app,
     console,
-    make_engine,
+    engine_options,
     open_workspace,
     progress_bar,
 )
 
+if TYPE_CHECKING:
+    from corpus.runner import Engine
+
 
 @app.command()
+@engine_options
 def segment(
     max_chars: Annotated[
         int | None,
@@ -33,9 +35,7 @@ def segment(
             show_default=False,
         ),
     ] = None,
-    engine: EngineOpt = "local",
-    workers: WorkersOpt = None,
-    ray_address: RayAddressOpt = None,
+    engine: Engine = ENGINE_OPTIONS,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Split ingested articles into sentences: data/articles.parquet -> data/sentences.parquet.
@@ -50,15 +50,14 @@ def segment(
     from corpus.segment.run import configured_max_chars, segment_workspace
 
     ws = open_workspace(workspace, lock="segment")
-    eng = make_engine(engine, workers, ray_address)
     limit = configured_max_chars(ws) if max_chars is None else max_chars
     progress = progress_bar("articles")
     with progress:
-        task = progress.add_task(f"segmenting ({eng.describe()})", total=None)
+        task = progress.add_task(f"segmenting ({engine.describe()})", total=None)
         report = segment_workspace(
             ws,
             max_chars=limit,
-            engine=eng,
+            engine=engine,
             on_progress=lambda done: progress.update(task, completed=done),
         )
     rel = ws.sentences_path.relative_to(ws.root)
