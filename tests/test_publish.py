@@ -552,7 +552,7 @@ def test_same_inputs_give_byte_identical_data_files(tmp_path):
 
 
 def test_a_failure_while_writing_leaves_no_version(tmp_path, monkeypatch):
-    import corpus.publish.build as mod
+    import corpus.publish.rows as mod  # the stage building each chunk's rows (in-process here)
 
     built = build_workspace(tmp_path / "ws", n_articles=4)
     real = mod.build_documents

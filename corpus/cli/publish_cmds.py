@@ -9,7 +9,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from corpus.cli.app import WorkspaceOpt, app, console, console_err, open_workspace
+from corpus.cli.app import (
+    EngineOpt,
+    RayAddressOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    console_err,
+    make_engine,
+    open_workspace,
+)
 from corpus.cli.ingest_cmd import _license_option
 from corpus.errors import ReleaseError
 
@@ -83,26 +93,33 @@ def publish(
     ] = None,
     to: ToOpt = None,
     hub: HubOpt = None,
+    engine: EngineOpt = "local",
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Publish the adjudicated annotations as releases/VERSION/ (immutable).
 
-    Configs sentences, tokens and documents as Parquet train/validation/test, a dataset card
-    (README.md) and manifest.json with a sha256 for every file.
+    Configs sentences, tokens, events and documents as Parquet train/validation/test, a dataset
+    card (README.md) and manifest.json with a sha256 for every file. Tokens, events and
+    documents are built on the runner (--engine, --workers): the files are the same byte for
+    byte whatever the engine and number of workers.
 
     Example: corpus publish 1.0.0 --message "First 5,000 sentences" --to s3://bucket/corpus
     """
     from corpus.publish.build import publish as do_publish
 
     ws = open_workspace(workspace, lock="publish")
-    with console_err.status("publishing", spinner="dots") as status:
+    eng = make_engine(engine, workers, ray_address)
+    with console_err.status(f"publishing ({eng.describe()})", spinner="dots") as status:
         report = do_publish(
             ws,
             version,
             message,
             license=license,
             baseline=baseline,
-            on_step=lambda s: status.update(s),
+            on_step=lambda s: status.update(f"{s} ({eng.describe()})"),
+            engine=eng,
         )
     table = Table(title=f"release {version}")
     table.add_column("config")

@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,14 +40,7 @@ from corpus.licenses import check_license
 from corpus.publish.annotations import Adjudicated, adjudicated, check_labels
 from corpus.publish.baselines import baseline_scores, not_computed
 from corpus.publish.card import dataset_card
-from corpus.publish.configs import (
-    CONFIGS,
-    build_documents,
-    build_events,
-    release_features,
-    spans_for_tagging,
-)
-from corpus.publish.events import build_event_rows
+from corpus.publish.configs import CONFIGS, build_events, release_features
 from corpus.publish.licenses import release_license, source_counts
 from corpus.publish.manifest import (
     CARD,
@@ -59,15 +52,15 @@ from corpus.publish.manifest import (
     write_manifest,
 )
 from corpus.publish.release import diff, group_splits, verify
+from corpus.publish.rows import ReleaseRows, article_rows, config_rows
 from corpus.publish.splits import SPLITS, SplitSpec, assign_group_splits
 from corpus.publish.stats import add_counts, agreement, label_counts, label_studio, prelabelers
-from corpus.publish.tokens import COUNT_FIELDS, TokenTagger, add_alignment, alignment_counts
+from corpus.publish.tokens import COUNT_FIELDS, add_alignment, alignment_counts
 from corpus.publish.validate import check_annotations
+from corpus.runner import Engine, Stage, map_tables
 from corpus.workspace import Workspace
 
 TMP_PREFIX = ".tmp-"
-# Tokens are built in batches this size: small arrays keep memory flat and fast to allocate.
-TOKEN_BATCH = 8192
 # Sentences are written in chunks of whole articles of about this many rows.
 CHUNK_ROWS = 65_536
 ROW_GROUP = 65_536
@@ -95,11 +88,14 @@ def publish(
     license: str | None = None,
     baseline: bool | None = None,
     on_step: Callable[[str], None] | None = None,
+    engine: Engine | None = None,
 ) -> PublishReport:
     """Build `releases/VERSION/` from the workspace's annotations (see the module docstring).
 
     `license`: the release licence (SPDX id), overriding the one derived from the sources.
     `baseline`: train and score the baseline model (default: `[publish] baseline`, else yes).
+    `engine`: where the tokens, events and documents rows are built (`corpus.runner`; default:
+    in this process). The release is the same byte for byte whatever the engine.
     """
     step = on_step or (lambda _msg: None)
     version_key(version)
@@ -121,7 +117,7 @@ def publish(
     tmp = releases / f"{TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        report = _build(ws, version, message, tmp, step, license, baseline)
+        report = _build(ws, version, message, tmp, step, license, baseline, engine)
         step("verifying")
         problems = verify(tmp).problems
         if problems:
@@ -164,6 +160,7 @@ def _build(
     step: Callable[[str], None],
     license: str | None = None,
     baseline: bool | None = None,
+    engine: Engine | None = None,
 ) -> PublishReport:
     """The steps of a publish, in order; each one's inputs and outputs are explicit."""
     from corpus.ontology import load_ontology
@@ -183,7 +180,12 @@ def _build(
     order, split_sorted, assignment = _order(
         table, articles, spec, _previous_splits(ws, prev, spec)
     )
-    written = _write_configs(out, table, articles, order, split_sorted, ontology, step)
+    # Ray's input is staged inside the temporary release folder: removed after use, and with the
+    # folder if the publish is killed.
+    staging = str(out / ".staging")
+    written = _write_configs(
+        out, table, articles, order, split_sorted, ontology, step, engine, staging
+    )
     del table
 
     baseline_info = _baseline(ws, out, ontology, baseline, step)
@@ -440,67 +442,114 @@ def _write_configs(
     split_sorted: pa.Array,
     ontology: Any,
     step: Callable[[str], None],
+    engine: Engine | None = None,
+    staging: str | None = None,
 ) -> _Written:
-    """Write each config's split files in chunks of whole articles (memory stays flat)."""
+    """Write each config's split files in chunks of whole articles (memory stays flat).
+
+    Each chunk's tokens, events and documents rows come from the `rows.ReleaseRows` stage on the
+    runner (`engine`; None: in this process; `staging`: where Ray's input is staged). Results
+    come back in input order and each chunk is written as one piece, so every file is the same
+    byte for byte whatever the engine and number of workers.
+    """
     features = release_features(list(ontology.entity_types), list(ontology.event_types))
     schemas = {name: f.arrow_schema for name, f in features.items()}
-    tagger = TokenTagger(list(ontology.entity_types), list(ontology.event_types))
     alignment = {k: dict.fromkeys(COUNT_FIELDS, 0) for k in ("entities", "triggers")}
     rows: dict[str, dict[str, int]] = {c: dict.fromkeys(SPLITS, 0) for c in CONFIGS}
     nbytes: dict[str, dict[str, int]] = {c: dict.fromkeys(SPLITS, 0) for c in CONFIGS}
-    counts: dict[str, dict[str, dict[str, int]]] = {}
-    for split in SPLITS:
-        idx = order.filter(pc.equal(split_sorted, split))
-        step(f"writing {split} ({len(idx):,} sentences)")
-        counts[split] = {k: {} for k in ("entities", "events", "roles", "choices")}
-        if len(idx) == 0:
-            continue  # `datasets` cannot load an empty split: it gets no file and no card entry
-        writers = {c: _writer(out / c / f"{split}.parquet", schemas[c]) for c in CONFIGS}
-        try:
-            # Parquet encoding runs in a second thread (it releases the GIL) while the next
-            # chunk is built; one chunk in flight at most, so memory stays bounded. One
-            # worker keeps every file's row order fixed.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                pending: list = []
-                for part in _article_chunks(table, idx):
-                    part = part.cast(schemas["sentences"])
-                    add_counts(counts[split], label_counts(part))
-                    tokens = pa.concat_tables(
-                        _token_rows(
-                            tagger, part.slice(lo, TOKEN_BATCH), schemas["tokens"], alignment
-                        )
-                        for lo in range(0, part.num_rows, TOKEN_BATCH)
-                    )
-                    events = build_event_rows(part, tokens).cast(schemas["events"])
-                    docs = build_documents(part, articles).cast(schemas["documents"])
+    counts = {s: {k: {} for k in ("entities", "events", "roles", "choices")} for s in SPLITS}
+    # An empty split gets no chunk, so no file and no card entry (`datasets` cannot load one).
+    chunks = [
+        (split, idx, n_articles)
+        for split in SPLITS
+        for idx, n_articles in _article_chunks(table, order.filter(pc.equal(split_sorted, split)))
+    ]
+    total = {s: sum(len(idx) for split, idx, _ in chunks if split == s) for s in SPLITS}
+
+    def sentence_rows(idx: pa.Array) -> pa.Table:
+        return table.take(idx).cast(schemas["sentences"])
+
+    # Inputs are made as the runner asks for them. The driver takes each chunk's sentences again
+    # when writing it, rather than holding every chunk while Ray's input is staged.
+    stage = Stage(
+        ReleaseRows,
+        {"entity_types": list(ontology.entity_types), "event_types": list(ontology.event_types)},
+    )
+    inputs = (article_rows(sentence_rows(idx), articles) for _, idx, _ in chunks)
+    if engine is None:
+        results: Iterable[pa.Table] = map(stage.make(), inputs)
+    else:
+        results = map_tables(stage, inputs, engine=engine, staging=staging)
+    writers: dict[str, pq.ParquetWriter] = {}
+    current, done = None, 0
+    try:
+        # Parquet encoding runs in a second thread (it releases the GIL) while the next chunk
+        # comes in; one chunk in flight at most, so memory stays bounded. One writing thread
+        # keeps every file's row order fixed.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending: list = []
+            sizes = [n for _, _, n in chunks]
+            for (split, idx, _), built in zip(chunks, _per_chunk(results, sizes), strict=True):
+                if split != current:
                     for f in pending:
                         f.result()
-                    pending = [
-                        pool.submit(_write_part, writers[c], t, rows[c], nbytes[c], split)
-                        for c, t in (
-                            ("sentences", part),
-                            ("tokens", tokens),
-                            ("events", events),
-                            ("documents", docs),
-                        )
-                    ]
-                    del part, tokens, events, docs
+                    pending = []
+                    _close(writers)
+                    writers = {
+                        c: _writer(out / c / f"{split}.parquet", schemas[c]) for c in CONFIGS
+                    }
+                    current, done = split, 0
+                    step(f"writing {split} ({total[split]:,} sentences)")
+                part = sentence_rows(idx)
+                add_counts(counts[split], label_counts(part))
+                add_alignment(alignment, alignment_counts(built))
+                parts = {
+                    "sentences": part,
+                    "tokens": config_rows(built, "tokens", schemas["tokens"]),
+                    "events": config_rows(built, "events", schemas["events"]),
+                    "documents": config_rows(built, "document", schemas["documents"]),
+                }
+                del built
                 for f in pending:
                     f.result()
-        finally:
-            for w in writers.values():
-                w.close()
+                pending = [
+                    pool.submit(_write_part, writers[c], t, rows[c], nbytes[c], split)
+                    for c, t in parts.items()
+                ]
+                done += part.num_rows
+                del part, parts
+                step(f"writing {split} ({total[split]:,} sentences): {done:,} built")
+            for f in pending:
+                f.result()
+    finally:
+        _close(writers)
     return _Written(rows, nbytes, counts, alignment)
 
 
-def _token_rows(
-    tagger: TokenTagger, part: pa.Table, schema: pa.Schema, alignment: dict[str, dict[str, int]]
-) -> pa.Table:
-    """Rows of the tokens config: the tagger's tokens and tags, with the sentence text; the
-    tagger's per-row alignment counts are added to `alignment`."""
-    tokens = tagger(spans_for_tagging(part))
-    add_alignment(alignment, alignment_counts(tokens))
-    return tokens.add_column(1, "text", part["text"]).select(schema.names).cast(schema)
+def _per_chunk(results: Iterable[pa.Table], sizes: list[int]) -> Iterator[pa.Table]:
+    """The runner's output cut back into the chunks sent (`sizes` rows each, in order).
+
+    The process pool returns one table per chunk already; Ray may cut and merge batches.
+    """
+    it = iter(results)
+    buf: list[pa.Table] = []
+    have = 0
+    for size in sizes:
+        while have < size:
+            t = next(it, None)
+            if t is None:
+                raise RuntimeError("the runner returned fewer rows than it was sent")
+            buf.append(t)
+            have += t.num_rows
+        whole = buf[0] if len(buf) == 1 else pa.concat_tables(buf)
+        yield whole.slice(0, size)
+        rest = whole.slice(size)
+        buf, have = ([rest] if rest.num_rows else []), have - size
+
+
+def _close(writers: dict[str, pq.ParquetWriter]) -> None:
+    for w in writers.values():
+        w.close()
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -565,19 +614,23 @@ def _join_sentences(ws: Workspace, sids: pa.Array, annotated_text: pa.Array) -> 
     return sent
 
 
-def _article_chunks(table: pa.Table, idx: pa.Array, size: int = CHUNK_ROWS):
-    """`table.take(idx)` in pieces of about `size` rows, each ending at an article boundary."""
-    articles = pc.take(table["article_id"], idx)
+def _article_chunks(
+    table: pa.Table, idx: pa.Array, size: int | None = None
+) -> Iterator[tuple[pa.Array, int]]:
+    """`idx` (rows of `table`, sorted by article) in pieces of about `size` rows (default
+    `CHUNK_ROWS`), each ending at an article boundary: (the piece, its number of articles)."""
+    size = size or CHUNK_ROWS
     n = len(idx)
+    if n == 0:
+        return
+    art = _array(pc.take(table["article_id"], idx))
+    change = pc.not_equal(art.slice(1), art.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    first = np.concatenate(([0], np.flatnonzero(change) + 1, [n]))  # article starts, then n
     lo = 0
     while lo < n:
-        hi = min(lo + size, n)
-        if hi < n:  # move the cut forward to the next change of article
-            tail = articles.slice(hi - 1, min(n, hi + 10_000) - hi + 1)
-            same = pc.equal(tail, tail[0]).to_numpy(zero_copy_only=False)
-            first_other = np.flatnonzero(~same)
-            hi = hi - 1 + int(first_other[0]) if first_other.size else min(n, hi + 10_000)
-        yield table.take(idx.slice(lo, hi - lo))
+        cut = int(np.searchsorted(first, min(lo + size, n), side="left"))  # next article start
+        hi = int(first[cut])
+        yield idx.slice(lo, hi - lo), cut - int(np.searchsorted(first, lo, side="left"))
         lo = hi
 
 
