@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from corpus.cli.app import (
-    EngineOpt,
-    RayAddressOpt,
-    WorkersOpt,
+    ENGINE_OPTIONS,
     WorkspaceOpt,
     app,
     console,
     console_err,
-    make_engine,
+    engine_options,
     open_workspace,
 )
 from corpus.cli.ingest_cmd import _license_option
 from corpus.errors import ReleaseError
+
+if TYPE_CHECKING:
+    from corpus.runner import Engine
 
 ToOpt = Annotated[
     str | None,
@@ -65,6 +66,7 @@ def _copy_and_push(
 
 
 @app.command()
+@engine_options
 def publish(
     version: Annotated[str, typer.Argument(help="Semantic version, e.g. 1.0.0 (never reused).")],
     message: Annotated[
@@ -93,9 +95,7 @@ def publish(
     ] = None,
     to: ToOpt = None,
     hub: HubOpt = None,
-    engine: EngineOpt = "local",
-    workers: WorkersOpt = None,
-    ray_address: RayAddressOpt = None,
+    engine: Engine = ENGINE_OPTIONS,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Publish the adjudicated annotations as releases/VERSION/ (immutable).
@@ -110,16 +110,15 @@ def publish(
     from corpus.publish.build import publish as do_publish
 
     ws = open_workspace(workspace, lock="publish")
-    eng = make_engine(engine, workers, ray_address)
-    with console_err.status(f"publishing ({eng.describe()})", spinner="dots") as status:
+    with console_err.status(f"publishing ({engine.describe()})", spinner="dots") as status:
         report = do_publish(
             ws,
             version,
             message,
             license=license,
             baseline=baseline,
-            on_step=lambda s: status.update(f"{s} ({eng.describe()})"),
-            engine=eng,
+            on_step=lambda s: status.update(f"{s} ({engine.describe()})"),
+            engine=engine,
         )
     table = Table(title=f"release {version}")
     table.add_column("config")
