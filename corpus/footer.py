@@ -96,7 +96,8 @@ class _Reader:
 
 def parquet_num_rows(path: Path) -> int:
     """`num_rows` from the footer of the Parquet file at `path` (ValueError if unreadable)."""
-    with open(path, "rb") as f:
+    # A UPath (remote workspace data) opens through its own filesystem.
+    with path.open("rb") if hasattr(path, "fs") else open(path, "rb") as f:
         f.seek(0, 2)
         size = f.tell()
         if size < 12:

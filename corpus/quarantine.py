@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from corpus.io import write_table
+from corpus.io import data_path, read_table, write_table
 from corpus.schemas import QUARANTINE
 from corpus.types import QuarantinedRow
 
@@ -28,7 +27,7 @@ class Quarantine:
     """Collects rejected rows for one stage; `flush` merges them with earlier runs' rows."""
 
     def __init__(self, directory: Path, stage: str):
-        self.path = Path(directory) / f"{stage}.parquet"
+        self.path = data_path(directory) / f"{stage}.parquet"
         self.stage = stage
         self.rows: list[dict] = []
         self.already: dict[str, int] = {}  # per source: rows the last flush found already kept
@@ -54,7 +53,7 @@ class Quarantine:
         new = pa.Table.from_pylist(self.rows, schema=QUARANTINE)
         self.already = {}
         if self.path.exists():
-            old = pq.read_table(self.path, schema=QUARANTINE)  # older files: raw_bytes null
+            old = read_table(self.path, schema=QUARANTINE)  # older files: raw_bytes null
             seen = set(_keys(old))
             keep = []
             for i, key in enumerate(_keys(new)):

@@ -257,7 +257,7 @@ def map_tables(
     tables: Iterable[pa.Table],
     *,
     engine: Engine | None = None,
-    staging: str | None = None,
+    staging: str | os.PathLike | None = None,
     schema: pa.Schema | None = None,
 ) -> Iterator[pa.Table]:
     """`stage` over tables made by the driver (e.g. records read from a source), in order.
@@ -274,7 +274,12 @@ def map_tables(
         first = next(it, None)
         if first is None:
             return
-        src = staging.rstrip("/") + "/input.parquet"
+        # A str is a path or URI; a Path or UPath (a workspace's data) keeps its own client.
+        src = (
+            staging.rstrip("/") + "/input.parquet"
+            if isinstance(staging, str)
+            else staging / "input.parquet"
+        )
         with ParquetSink(src, schema or first.schema, compression="none") as sink:
             sink.write(first)
             for t in it:

@@ -7,20 +7,25 @@ import json
 import os
 import shutil
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from corpus.errors import WorkspaceConfigError, WorkspaceNotFound
 from corpus.lock import temp_path
 
+if TYPE_CHECKING:
+    from corpus.fs import DataPath
+
 CONFIG_NAME = "corpus.toml"
 REPO_ROOT = Path(__file__).resolve().parents[1]  # a checkout's root (scripts/, .venv-labelstudio/)
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "workspace": {"name": "arabic-events", "language": "ar"},
+    # `data`: the stage files' folder, relative to the workspace, absolute, or a URI on any
+    # fsspec filesystem (s3://bucket/prefix); config, state and releases stay in the workspace.
+    "workspace": {"name": "arabic-events", "language": "ar", "data": "data"},
     # The ontology file, relative to the workspace; `corpus init` copies the default one in.
     "ontology": {"path": "annotation_configs/conflict_events.yaml"},
     "ingest": {
@@ -55,18 +60,47 @@ def _merge(base: dict, over: dict) -> dict:
 class Workspace:
     root: Path
     config: dict[str, Any]
+    _data: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
-    # Stage files: one place names them all.
+    # Stage files: one place names them all. They may live on another filesystem (a UPath).
     @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
+    def data_location(self) -> str:
+        """The `[workspace] data` setting as written (default "data")."""
+        return str(self.section("workspace").get("data") or "data")
+
+    @property
+    def data_remote(self) -> bool:
+        from corpus.fs import is_uri
+
+        return is_uri(self.data_location)
+
+    @property
+    def data_dir(self) -> DataPath:
+        # Cached: a remote location makes its filesystem client once per workspace object.
+        key = (self.root, self.data_location)
+        if self._data is None or self._data[0] != key:
+            from corpus.fs import data_path
+
+            self._data = (key, data_path(self.data_location, self.root))
+        return self._data[1]
+
+    def staging(self, name: str) -> str | DataPath:
+        """A scratch folder that Ray workers read: next to the data when it is remote (every
+        node reaches it), else in .corpus/ (a shared mount on a cluster, as the data)."""
+        return self.data_dir / f".{name}" if self.data_remote else str(self.state_dir / name)
+
+    def shown(self, path: DataPath) -> str:
+        """`path` for messages: relative to the workspace when inside it, else in full."""
+        if isinstance(path, Path) and path.is_relative_to(self.root):
+            return str(path.relative_to(self.root))
+        return str(path)
 
     @property
     def releases_dir(self) -> Path:
         return self.root / "releases"
 
     @property
-    def quarantine_dir(self) -> Path:
+    def quarantine_dir(self) -> DataPath:
         return self.data_dir / "quarantine"
 
     @property
@@ -75,19 +109,19 @@ class Workspace:
         return self.root / ".corpus"
 
     @property
-    def articles_path(self) -> Path:
+    def articles_path(self) -> DataPath:
         return self.data_dir / "articles.parquet"
 
     @property
-    def sentences_path(self) -> Path:
+    def sentences_path(self) -> DataPath:
         return self.data_dir / "sentences.parquet"
 
     @property
-    def predictions_path(self) -> Path:
+    def predictions_path(self) -> DataPath:
         return self.data_dir / "predictions.parquet"
 
     @property
-    def annotations_path(self) -> Path:
+    def annotations_path(self) -> DataPath:
         return self.data_dir / "annotations.parquet"
 
     @property
@@ -140,17 +174,33 @@ class Workspace:
         raise WorkspaceNotFound(str(start))
 
     @classmethod
-    def init(cls, root: Path, name: str | None = None) -> Workspace:
-        """Create a workspace at `root` (idempotent: an existing corpus.toml is kept)."""
+    def init(cls, root: Path, name: str | None = None, data: str | None = None) -> Workspace:
+        """Create a workspace at `root` (idempotent: an existing corpus.toml is kept).
+
+        `data` is where the stage files go (default "data" in the workspace; a URI such as
+        s3://bucket/prefix for any fsspec filesystem). It must answer before anything is written.
+        """
         root = root.resolve()
-        root.mkdir(parents=True, exist_ok=True)
         if (root / CONFIG_NAME).exists():
             ws = cls.load(root)
+            if data is not None and data != ws.data_location:
+                raise WorkspaceConfigError(
+                    str(root / CONFIG_NAME),
+                    f"this workspace keeps its data in {ws.data_location}, not {data}; to move "
+                    "it, copy the files and edit `data` under [workspace]",
+                )
         else:
-            cfg = _merge(DEFAULT_CONFIG, {"workspace": {"name": name or root.name}})
-            ws = cls(root=root, config=cfg)
+            over: dict[str, Any] = {"name": name or root.name}
+            if data is not None:
+                over["data"] = data
+            ws = cls(root=root, config=_merge(DEFAULT_CONFIG, {"workspace": over}))
+        ws.check_data()
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / CONFIG_NAME).exists():
             ws.save_config()
-        for d in (ws.data_dir, ws.releases_dir, ws.quarantine_dir):
+        # An object store has no folders to make (and making one could create a bucket).
+        local = [ws.releases_dir] + ([] if ws.data_remote else [ws.data_dir, ws.quarantine_dir])
+        for d in local:
             d.mkdir(parents=True, exist_ok=True)
         # The user's own copy of the ontology, so they can edit it per workspace.
         target = ws.ontology_path
@@ -163,3 +213,10 @@ class Workspace:
         if not gi.exists():
             gi.write_text(".corpus/\ndata/\n", encoding="utf-8")
         return ws
+
+    def check_data(self) -> None:
+        """A one-line CorpusError unless the data location answers (remote data only)."""
+        if self.data_remote:
+            from corpus.fs import check_reachable
+
+            check_reachable(self.data_dir)

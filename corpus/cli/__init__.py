@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
         console_err.print("[red]interrupted[/]: finished steps are kept; re-run to continue.")
         sys.exit(130)
     except OSError as e:
+        if (remote := _remote_error(e)) is not None:
+            _error(remote.message, remote.hint)
+            sys.exit(1)
         if e.errno == errno.EPIPE:  # output piped into `head` and closed: not an error
             sys.exit(1)
         what = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
@@ -96,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
         if _is_arrow_error(e):
             _error(f"cannot read Parquet data ({e})", "A data file is damaged: re-run the stage "
                    "that writes it (see `corpus status`).")  # fmt: skip
+            sys.exit(1)
+        if (remote := _remote_error(e)) is not None:
+            _error(remote.message, remote.hint)
             sys.exit(1)
         raise
     # `typer.Exit(n)` inside a command returns n here (standalone mode is off).
@@ -107,3 +113,9 @@ def _is_arrow_error(e: Exception) -> bool:
     # pyarrow is only checked when a command has already imported it.
     pa = sys.modules.get("pyarrow")
     return pa is not None and isinstance(e, pa.ArrowException)
+
+
+def _remote_error(e: Exception) -> CorpusError | None:
+    # Remote workspace data (corpus.fs) is the only user of fsspec clients' errors here.
+    fs = sys.modules.get("corpus.fs")
+    return fs.remote_error(e) if fs is not None and fs._last_remote else None

@@ -55,6 +55,7 @@ def open_workspace(path: Path | None, *, lock: str | None = None) -> Workspace:
         if path and (path / "corpus.toml").exists()
         else (Workspace.find(path))
     )
+    ws.check_data()  # remote data: credentials, endpoint and bucket, in one line if wrong
     if lock:
         from corpus.lock import remove_stale_temps, workspace_lock
 

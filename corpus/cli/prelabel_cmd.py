@@ -81,7 +81,7 @@ def prelabel(
     from corpus.prelabel.run import prelabel_workspace
 
     ws = open_workspace(workspace, lock="prelabel")
-    out_rel = ws.predictions_path.relative_to(ws.root)
+    out_rel = ws.shown(ws.predictions_path)
     progress = progress_bar("sentences")
     with progress:
         task = progress.add_task(f"pre-labeling ({engine.describe()})", total=None)
@@ -109,7 +109,7 @@ def prelabel(
         + (f" ({report.arguments})" if report.arguments else "")
         + f" -> {escape(str(out_rel))}"
     )
-    q_rel = (ws.quarantine_dir / "prelabel.parquet").relative_to(ws.root)
+    q_rel = ws.shown(ws.quarantine_dir / "prelabel.parquet")
     if report.rejected_spans:
         console.print(
             f"[yellow]{report.rejected_spans:,} invalid spans quarantined[/] -> {escape(str(q_rel))}"

@@ -60,7 +60,7 @@ def segment(
             engine=engine,
             on_progress=lambda done: progress.update(task, completed=done),
         )
-    rel = ws.sentences_path.relative_to(ws.root)
+    rel = ws.shown(ws.sentences_path)
     console.print(
         f"Segmented {report.articles:,} articles into {report.sentences:,} sentences -> {escape(str(rel))}"
     )

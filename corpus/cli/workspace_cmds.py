@@ -23,13 +23,25 @@ QUARANTINE_STAGES = frozenset({"ingest", "prelabel", "push", "pull"})
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")] = Path("."),
     name: Annotated[str | None, typer.Option(help="Workspace name (default: folder name).")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Where the stage files live: a folder (default: data/ in the workspace) or a "
+            "URI on any fsspec filesystem, e.g. s3://bucket/prefix (credentials from the "
+            "environment). Saved as `data` under [workspace] in corpus.toml.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create a workspace: corpus.toml, data/, releases/ and an editable ontology copy.
 
-    Example: corpus init my-corpus
+    Example: corpus init my-corpus --data s3://my-bucket/corpora/syria
     """
-    ws = Workspace.init(directory, name=name)
+    ws = Workspace.init(directory, name=name, data=data)
     console.print(f"Workspace ready at [bold]{escape(str(ws.root))}[/] (config: corpus.toml)")
+    if ws.data_location != "data":
+        console.print(f"data: {escape(str(ws.data_dir))}")
 
 
 def workspace_status(ws: Workspace) -> dict:
@@ -122,7 +134,7 @@ def quarantine(
 
     Example: corpus quarantine ingest --limit 50
     """
-    import pyarrow.parquet as pq
+    from corpus.io import read_table
 
     ws = open_workspace(workspace)
     path = ws.quarantine_dir / f"{stage}.parquet"
@@ -132,7 +144,7 @@ def quarantine(
     if not path.exists():
         console.print(f"No quarantined rows for {stage}.")
         return
-    rows = pq.read_table(path).to_pylist()
+    rows = read_table(path).to_pylist()
     table = Table(title=Text(f"quarantine/{stage}: {len(rows):,} row(s) in {path}"))
     for col in ("source", "location", "reason"):
         table.add_column(col, overflow="fold")

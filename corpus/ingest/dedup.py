@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from corpus.io import ParquetSink
+from corpus.io import ParquetSink, data_path, filesystem, is_remote, parquet_file
 from corpus.text import normalize_for_matching
 
 NUM_PERM = 64
@@ -139,10 +139,18 @@ def signature_batch(table: pa.Table) -> pa.Table:
     return pa.table([table.column("article_id"), column.cast(SIGNATURE)], schema=NEW_SIGNATURES)
 
 
+def _ray_read(path: Path):
+    """A signature file as a Ray dataset; a remote one is read by the workers themselves."""
+    import ray.data
+
+    fs, where = filesystem(path)
+    return ray.data.read_parquet(where, filesystem=fs)
+
+
 def _batches(path: Path, batch_rows: int, columns: list[str] | None = None):
     """Record batches of a Parquet file, one row group in memory at a time: pre-buffering
     (pyarrow's default) reads ahead the whole file and threads keep their own buffers."""
-    pf = pq.ParquetFile(path, pre_buffer=False)
+    pf = parquet_file(path, pre_buffer=False)
     return pf.iter_batches(batch_rows, columns=columns, use_threads=False)
 
 
@@ -335,13 +343,17 @@ class NearDuplicateIndex:
     """
 
     def __init__(self, path: Path, threshold: float = 0.7, *, batch_rows: int = BATCH_ROWS):
-        self.path = Path(path)
+        self.path = data_path(path)  # may be remote (workspace data on S3)
         self.threshold = threshold
         self.bands, self.rows = lsh_params(threshold)
         self.needed = int(np.ceil(threshold * NUM_PERM))
         self.batch_rows = batch_rows
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = tempfile.TemporaryDirectory(prefix=".minhash-", dir=self.path.parent)
+        local = not is_remote(self.path)
+        if local:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(
+            prefix=".minhash-", dir=self.path.parent if local else None
+        )
         self.new_path = self.workdir / "new.parquet"
         self._sink: ParquetSink | None = None
         self._ids: list[str] = []
@@ -386,12 +398,12 @@ class NearDuplicateIndex:
 
     @property
     def workdir(self) -> Path:
-        """A temporary folder next to `path`, removed by `close`."""
+        """A local temporary folder (next to `path` when it is local), removed by `close`."""
         return Path(self._tmp.name)
 
     @property
     def old_rows(self) -> int:
-        return pq.ParquetFile(self.path).metadata.num_rows if self.path.exists() else 0
+        return parquet_file(self.path).metadata.num_rows if self.path.exists() else 0
 
     def _signature_files(self) -> Iterator[tuple[Path, bool]]:
         if self.path.exists():
@@ -533,7 +545,7 @@ class NearDuplicateIndex:
         if not ray.is_initialized():
             ray.init()  # joins RAY_ADDRESS when set, else starts a local cluster
         parts = [
-            ray.data.read_parquet(str(path))
+            _ray_read(path)
             .select_columns(["article_id", "signature"])
             .map_batches(
                 band_rows,

@@ -361,7 +361,8 @@ def ingest(
                 check_license(lic, f'corpus.toml [sources."{name}"] license')
         if lic is not None:
             given[name] = lic
-    ws.data_dir.mkdir(parents=True, exist_ok=True)
+    if not ws.data_remote:
+        ws.data_dir.mkdir(parents=True, exist_ok=True)
     index_path = ws.data_dir / "minhash.parquet"
     seen_ids: dict[str, str] = {}  # article_id -> content_hash, of everything already stored
     seen_hashes: set[str] = set()
@@ -390,7 +391,7 @@ def ingest(
                 Stage(CleanAndSign, {"opts": opts}),
                 raw,
                 engine=engine,
-                staging=str(ws.state_dir / f"ingest-staging-{os.getpid()}"),
+                staging=ws.staging(f"ingest-staging-{os.getpid()}"),
                 schema=RAW_BATCH,
             ):
                 rows = _dedupe(

@@ -22,11 +22,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from corpus.errors import LabelStudioError
 from corpus.ids import content_id
-from corpus.io import require
+from corpus.io import (
+    parquet_file,
+    read_schema,
+    require,
+)
 from corpus.labelstudio.client import (
     PROJECT_STATE,
     RELATIONS_KEY,
@@ -332,12 +334,12 @@ def push_workspace(
 
     # ParquetFile, not read_table: the latter imports pyarrow.dataset and pandas (~0.4 s).
     def read(path: Path, columns: list[str]) -> Any:
-        return pq.ParquetFile(path).read(columns=columns) if path.exists() else None
+        return parquet_file(path).read(columns=columns) if path.exists() else None
 
     require(ws.sentences_path, "corpus segment")
     sentences = read(ws.sentences_path, ["sentence_id", "article_id", "index", "text"])
     pred_cols = ["sentence_id", "spans", "model_version"]
-    if ws.predictions_path.exists() and "relations" in pq.read_schema(ws.predictions_path).names:
+    if ws.predictions_path.exists() and "relations" in read_schema(ws.predictions_path).names:
         pred_cols.append("relations")  # argument pre-labels (files from before have none)
     predictions = read(ws.predictions_path, pred_cols)
     articles = read(ws.articles_path, ["article_id", "title"])

@@ -630,9 +630,9 @@ def get_argumenter(spec: str | None, workspace: Workspace | None, ontology: Onto
         )
     examples: list[ArgumentExample] = []
     if workspace is not None and workspace.annotations_path.exists():
-        import pyarrow.parquet as pq
+        from corpus.io import read_table
 
-        examples = examples_from_annotations(pq.read_table(workspace.annotations_path))
+        examples = examples_from_annotations(read_table(workspace.annotations_path))
         if len(examples) > MAX_LEARNED_SENTENCES:
             examples.sort(key=lambda e: hashlib.sha256(e.text.encode()).digest())
             examples = examples[:MAX_LEARNED_SENTENCES]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus.errors import CorpusError
+from corpus.fs import file_version
 from corpus.io import ParquetSink, require
 from corpus.ontology import load_ontology
 from corpus.prelabel import PrelabelStage, get_prelabeler
@@ -60,9 +61,8 @@ def open_prelabeler(ws: Workspace | None, spec: str | None, model_fallback: str 
 
 
 def _fingerprint(ws: Workspace, prelabeler, ontology, argumenter=None) -> dict:
-    st = ws.sentences_path.stat()
     return {
-        "sentences": {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns},
+        "sentences": file_version(ws.sentences_path),
         "source": prelabeler.name,
         "model_version": prelabeler.version,
         "ontology_hash": ontology.hash,

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from corpus.errors import ReleaseError
+from corpus.io import parquet_file, read_table
 from corpus.schemas import ANNOTATIONS
 
 _ANNOTATION_COLUMNS = [
@@ -37,7 +37,7 @@ _ANNOTATION_COLUMNS = [
 
 def read_annotations(path: Path) -> pa.Table:
     """ANNOTATIONS rows without the bulky `raw_result` JSON (left empty: publish never needs it)."""
-    return _with_empty_raw(pq.read_table(path, columns=_ANNOTATION_COLUMNS))
+    return _with_empty_raw(read_table(path, columns=_ANNOTATION_COLUMNS))
 
 
 def _with_empty_raw(t: pa.Table) -> pa.Table:
@@ -70,9 +70,9 @@ def adjudicated(annotations: pa.Table | Path, policy: str, reviewer: str | None)
         keys = annotations.select(["sentence_id", "annotator", "cancelled"])
         batches = annotations.select(_ANNOTATION_COLUMNS).to_batches(max_chunksize=65_536)
     else:
-        keys = pq.read_table(annotations, columns=["sentence_id", "annotator", "cancelled"])
+        keys = read_table(annotations, columns=["sentence_id", "annotator", "cancelled"])
         # Batch by batch: a filtered dataset scan of nested columns is slower and peaks higher.
-        batches = pq.ParquetFile(annotations).iter_batches(65_536, columns=_ANNOTATION_COLUMNS)
+        batches = parquet_file(annotations).iter_batches(65_536, columns=_ANNOTATION_COLUMNS)
     live = keys.filter(pc.invert(keys["cancelled"]))
     per = pc.value_counts(live["sentence_id"])
     multi_ids = per.field("values").filter(pc.greater(per.field("counts"), 1))

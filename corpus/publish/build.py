@@ -35,7 +35,11 @@ import pyarrow.parquet as pq
 
 import corpus
 from corpus.errors import ReleaseError
-from corpus.io import require
+from corpus.io import (
+    read_schema,
+    read_table,
+    require,
+)
 from corpus.licenses import check_license
 from corpus.publish.annotations import Adjudicated, adjudicated, check_labels
 from corpus.publish.baselines import baseline_scores, not_computed
@@ -340,8 +344,8 @@ def _sentence_table(ws: Workspace, adj: Adjudicated) -> tuple[pa.Table, pa.Table
     chosen, adj.chosen = adj.chosen, None  # one reference: the table below replaces it
     sids = chosen["sentence_id"].combine_chunks()
     sent = _join_sentences(ws, sids, chosen["sentence_text"].combine_chunks())
-    have = set(pq.read_schema(ws.articles_path).names)
-    articles = pq.read_table(
+    have = set(read_schema(ws.articles_path).names)
+    articles = read_table(
         ws.articles_path,
         columns=["article_id", "title", "text", "url", "published_at", "dup_group", "source"]
         + (["license"] if "license" in have else []),  # files from before licences: unknown
@@ -589,7 +593,7 @@ def _array(x: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _join_sentences(ws: Workspace, sids: pa.Array, annotated_text: pa.Array) -> pa.Table:
     """Sentence rows for `sids`, in that order; errors if any is missing or its text changed."""
-    sentences = pq.read_table(
+    sentences = read_table(
         ws.sentences_path,
         columns=["sentence_id", "article_id", "index", "start", "end", "text"],
         filters=pc.is_in(pc.field("sentence_id"), value_set=sids),

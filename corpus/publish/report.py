@@ -33,8 +33,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from corpus.io import read_table
 from corpus.publish.splits import SPLITS
 from corpus.workspace import Workspace
 
@@ -73,7 +73,7 @@ def _release_sentences(release: Path, manifest: dict[str, Any]) -> pa.Table:
         f = release / rel
         if not f.is_file():
             continue
-        t = pq.read_table(f, columns=["article_id", "events"])
+        t = read_table(f, columns=["article_id", "events"])
         parts.append(
             pa.table(
                 {
@@ -92,7 +92,7 @@ def per_source_and_month(ws: Workspace, sentences: pa.Table) -> tuple[dict, dict
     """{source: (sentences, events)} and {YYYY-MM: (sentences, events)} of release sentences."""
     if sentences.num_rows == 0 or not ws.articles_path.exists():
         return {}, {}
-    arts = pq.read_table(
+    arts = read_table(
         ws.articles_path,
         columns=["article_id", "source", "published_at"],
         filters=pc.is_in(pc.field("article_id"), value_set=pc.unique(sentences["article_id"])),
@@ -125,7 +125,7 @@ def _annotations_of(ws: Workspace, sentence_ids: pa.Array) -> pa.Table:
     from corpus.publish.annotations import _ANNOTATION_COLUMNS, _with_empty_raw
 
     return _with_empty_raw(
-        pq.read_table(
+        read_table(
             ws.annotations_path,
             columns=_ANNOTATION_COLUMNS,
             filters=pc.is_in(pc.field("sentence_id"), value_set=sentence_ids),
@@ -139,7 +139,7 @@ def agreement_per_label(ws: Workspace) -> dict[str, float]:
         return {}
     from corpus.pull.agreement import agreement_report
 
-    keys = pq.read_table(ws.annotations_path, columns=["sentence_id", "cancelled"])
+    keys = read_table(ws.annotations_path, columns=["sentence_id", "cancelled"])
     live = keys.filter(pc.invert(keys["cancelled"]))
     vc = pc.value_counts(live["sentence_id"])
     multi = vc.field("values").filter(pc.greater(vc.field("counts"), 1))
@@ -159,8 +159,8 @@ def prelabel_acceptance(ws: Workspace) -> tuple[dict[str, float], dict[str, floa
         return {}, {}
     from corpus.pull.quality import quality_report
 
-    pred_ids = pq.read_table(ws.predictions_path, columns=["sentence_id"])["sentence_id"]
-    annotated = pq.read_table(ws.annotations_path, columns=["sentence_id"])["sentence_id"]
+    pred_ids = read_table(ws.predictions_path, columns=["sentence_id"])["sentence_id"]
+    annotated = read_table(ws.annotations_path, columns=["sentence_id"])["sentence_id"]
     both = pc.unique(annotated).filter(pc.is_in(pc.unique(annotated), value_set=pred_ids))
     t = _annotations_of(ws, _sample_ids(both))
     if t.num_rows == 0:
@@ -185,7 +185,7 @@ def throughput(ws: Workspace) -> dict[str, dict[str, int]]:
     """{annotator: {YYYY-MM-DD: annotations submitted that day}}."""
     if not ws.annotations_path.exists():
         return {}
-    t = pq.read_table(ws.annotations_path, columns=["annotator", "updated_at", "cancelled"])
+    t = read_table(ws.annotations_path, columns=["annotator", "updated_at", "cancelled"])
     t = t.filter(pc.invert(t["cancelled"]))
     if t.num_rows == 0:
         return {}

@@ -6,8 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from corpus.io import read_table
 from corpus.workspace import Workspace
 
 # Agreement is measured on at most this many multiply-annotated sentences (plenty for 2 decimals).
@@ -42,7 +42,7 @@ def label_counts(sentences: pa.Table) -> dict[str, dict[str, int]]:
 def prelabelers(ws: Workspace) -> list[dict[str, Any]]:
     if not ws.predictions_path.exists():
         return []
-    t = pq.read_table(ws.predictions_path, columns=["source", "model_version"])
+    t = read_table(ws.predictions_path, columns=["source", "model_version"])
     g = t.group_by(["source", "model_version"]).aggregate([("source", "count")])
     rows = sorted(g.to_pylist(), key=lambda r: (r["source"], r["model_version"]))
     return [

@@ -72,8 +72,8 @@ def check_annotations(ws: Any) -> None:
     a problem are then described one by one with `annotation_problems`.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    from corpus.io import parquet_file
     from corpus.pull.parse import workspace_vocabulary
 
     path = ws.annotations_path
@@ -83,7 +83,7 @@ def check_annotations(ws: Any) -> None:
     bad: list[str] = []
     rows_bad = 0
     try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=columns):
+        for batch in parquet_file(path).iter_batches(batch_size=65_536, columns=columns):
             suspects = _suspect_rows(batch, vocab)
             if not suspects:
                 continue
@@ -168,8 +168,8 @@ def _true_indices(mask: Any) -> list[int]:
 def manifest_problems(path: Path, manifest: dict[str, Any]) -> list[str]:
     """What the manifest claims that the folder and the data do not bear out."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
+    from corpus.io import parquet_file
     from corpus.publish.manifest import is_version
     from corpus.publish.splits import SPLITS
     from corpus.publish.stats import add_counts, label_counts
@@ -193,7 +193,7 @@ def manifest_problems(path: Path, manifest: dict[str, Any]) -> list[str]:
         f = Path(path) / rel if rel else None
         if f is not None and f.is_file():
             try:
-                for batch in pq.ParquetFile(f).iter_batches(
+                for batch in parquet_file(f).iter_batches(
                     batch_size=8192, columns=["entities", "events", "choice", "provenance"]
                 ):
                     import pyarrow as pa

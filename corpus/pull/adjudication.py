@@ -306,13 +306,14 @@ def workspace_policy(workspace: Any) -> tuple[str, str | None]:
 
 def adjudicate_workspace(workspace: Any) -> pa.Table:
     """The workspace's pulled annotations adjudicated with its configured policy."""
-    import pyarrow.parquet as pq
-
-    from corpus.io import require
+    from corpus.io import (
+        read_table,
+        require,
+    )
 
     path = require(workspace.annotations_path, "corpus pull")
     policy, reviewer = workspace_policy(workspace)
-    return adjudicate(pq.read_table(path, schema=ANNOTATIONS), policy=policy, reviewer=reviewer)
+    return adjudicate(read_table(path, schema=ANNOTATIONS), policy=policy, reviewer=reviewer)
 
 
 # --- review tasks: each conflicting version shown as a prediction ------------------------------

@@ -51,10 +51,11 @@ def labels_missing(annotations_path: Path, vocab: Any, project_id: int) -> dict[
     once per annotation."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+
+    from corpus.io import exists, parquet_file
 
     uses: dict[str, Counter] = {k: Counter() for k in ("entities", "events", "roles", "choices")}
-    if not Path(annotations_path).exists():
+    if not exists(annotations_path):
         return uses
     columns = ["project_id", "entities", "triggers", "arguments", "choice"]
     allowed = {
@@ -68,7 +69,7 @@ def labels_missing(annotations_path: Path, vocab: Any, project_id: int) -> dict[
         return pc.invert(pc.is_in(values, value_set=pa.array(sorted(known), pa.string())))
 
     try:  # streamed and vectorised: a million annotations are checked in seconds
-        for batch in pq.ParquetFile(annotations_path).iter_batches(4096, columns=columns):
+        for batch in parquet_file(annotations_path).iter_batches(4096, columns=columns):
             t = batch.filter(pc.equal(batch.column("project_id"), project_id))
             for (col, field), known in allowed.items():
                 lists = t.column(col)

@@ -33,11 +33,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from corpus.errors import CorpusError
-from corpus.io import ParquetSink
+from corpus.fs import file_version
+from corpus.io import (
+    ParquetSink,
+    dataset,
+    parquet_file,
+    read_table,
+)
 from corpus.quarantine import Quarantine
 from corpus.schemas import ANNOTATIONS
 from corpus.types import QuarantinedRow
@@ -428,7 +432,7 @@ def lookup_sentences(path: Path, ids: set[str]) -> dict[str, tuple[str, str | No
     """sentence_id -> (text, article_id) for `ids`, read from the sentences file."""
     if not ids:
         return {}
-    table = ds.dataset(path, format="parquet").to_table(
+    table = dataset(path, format="parquet").to_table(
         columns=["sentence_id", "text", "article_id"],
         filter=pc.field("sentence_id").isin(pa.array(sorted(ids), pa.string())),
     )
@@ -476,7 +480,7 @@ def _previous_index(path: Path, project_id: int) -> tuple[np.ndarray, np.ndarray
     """Sorted annotation ids of `project_id` in the previous file and their updated_at (µs)."""
     if not path.exists():
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    t = pq.read_table(path, columns=["annotation_id", "project_id", "updated_at"])
+    t = read_table(path, columns=["annotation_id", "project_id", "updated_at"])
     t = t.filter(pc.equal(t.column("project_id"), project_id))
     ids = t.column("annotation_id").to_numpy()
     upd = pc.fill_null(t.column("updated_at").cast(pa.int64()), -1).to_numpy()
@@ -570,7 +574,7 @@ def pull_export(
         if annotations_path.exists():
             keep = pa.array(keep_ids, pa.int64())
             # Small buffered reads without read-ahead threads: memory stays flat as it grows.
-            old = pq.ParquetFile(annotations_path, buffer_size=1 << 20)
+            old = parquet_file(annotations_path, buffer_size=1 << 20)
             for batch in old.iter_batches(batch_size=1024, use_threads=False):
                 t = pa.Table.from_batches([batch])
                 mask = pc.or_(
@@ -602,7 +606,7 @@ def _replace_quarantine(quarantine: Quarantine, source: str) -> str | None:
     path = quarantine.path
     new = pa.Table.from_pylist(quarantine.rows, schema=QUARANTINE)
     if path.exists():
-        old = pq.read_table(path, schema=QUARANTINE)
+        old = read_table(path, schema=QUARANTINE)
         old = old.filter(pc.not_equal(old.column("source"), source))
         new = pa.concat_tables([old, new])
     if new.num_rows == 0:
@@ -617,8 +621,9 @@ def _replace_quarantine(quarantine: Quarantine, source: str) -> str | None:
 
 def sentences_fingerprint(path: Path) -> str:
     """Changes whenever the sentences file is rewritten (then everything is re-validated)."""
-    st = Path(path).stat()
-    return f"{st.st_size}:{st.st_mtime_ns}:{pq.ParquetFile(path).metadata.num_rows}"
+    v = file_version(path)
+    when = v.get("mtime_ns", v.get("version"))
+    return f"{v['bytes']}:{when}:{parquet_file(path).metadata.num_rows}"
 
 
 def workspace_vocabulary(workspace: Any) -> Vocabulary:

@@ -21,8 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
+from corpus.io import dataset, exists
 from corpus.pull.adjudication import MAJORITY_ANNOTATOR, is_review_decision
 
 Key = tuple[str, str]  # kind, label
@@ -75,9 +75,9 @@ def annotated_spans(row: dict) -> list[SpanT]:
 
 def load_predictions(path: Path, sentence_ids: set[str]) -> dict[str, list[SpanT]]:
     """sentence_id -> predicted spans, for the given sentences."""
-    if not sentence_ids or not Path(path).exists():
+    if not sentence_ids or not exists(path):
         return {}
-    table = ds.dataset(path, format="parquet").to_table(
+    table = dataset(path, format="parquet").to_table(
         columns=["sentence_id", "spans"],
         filter=pc.field("sentence_id").isin(pa.array(sorted(sentence_ids), pa.string())),
     )

@@ -40,14 +40,16 @@ def read_annotations(ws: Workspace):
     """The pulled annotations; a damaged file is an error naming it."""
     # pyarrow is imported by the commands that need it: `corpus --help` stays fast.
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from corpus.io import require
+    from corpus.io import (
+        read_table,
+        require,
+    )
     from corpus.schemas import ANNOTATIONS
 
     path = require(ws.annotations_path, "corpus pull")
     try:
-        return pq.read_table(path, schema=ANNOTATIONS)
+        return read_table(path, schema=ANNOTATIONS)
     except (pa.ArrowException, OSError) as e:
         raise CorpusError(
             f"{path} is not a readable annotations file ({e}).",
@@ -121,15 +123,15 @@ def review_context(ws: Workspace, conflicts: list) -> dict[str, tuple[str | None
     """sentence_id -> (title, context_before, context_after) for the conflicting sentences."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.dataset as pads
 
+    from corpus.io import dataset
     from corpus.labelstudio.tasks import neighbours
 
     articles = sorted({c.rows[0]["article_id"] for c in conflicts if c.rows[0]["article_id"]})
     if not articles or not ws.sentences_path.exists():
         return {}
     wanted = pa.array(articles, pa.string())
-    sents = pads.dataset(ws.sentences_path).to_table(
+    sents = dataset(ws.sentences_path).to_table(
         columns=["sentence_id", "article_id", "index", "text"],
         filter=pc.field("article_id").isin(wanted),
     )
@@ -137,7 +139,7 @@ def review_context(ws: Workspace, conflicts: list) -> dict[str, tuple[str | None
     texts = sents.column("text").to_pylist()
     titles: dict[str, str] = {}
     if ws.articles_path.exists():
-        arts = pads.dataset(ws.articles_path).to_table(
+        arts = dataset(ws.articles_path).to_table(
             columns=["article_id", "title"], filter=pc.field("article_id").isin(wanted)
         )
         titles = dict(

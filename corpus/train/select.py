@@ -109,9 +109,9 @@ def make_ranker(workspace, strategy: str, model: str | None = None, seed: int = 
         )
     groups_of: dict[str, str] = {}
     if strategy == "diverse" and workspace.articles_path.exists():
-        import pyarrow.parquet as pq
+        from corpus.io import parquet_file
 
-        arts = pq.ParquetFile(workspace.articles_path).read(columns=["article_id", "dup_group"])
+        arts = parquet_file(workspace.articles_path).read(columns=["article_id", "dup_group"])
         groups_of = dict(
             zip(
                 arts.column("article_id").to_pylist(),
