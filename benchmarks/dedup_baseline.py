@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from datasketch import LeanMinHash, MinHashLSH
 
-from corpus.ingest.dedup import NUM_PERM, signature
+from corpus.ingest.minhash import NUM_PERM, signature
 
 
 class InMemoryIndex:

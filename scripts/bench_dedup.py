@@ -12,12 +12,14 @@ time, union-find) beside the old in-memory index, at each size given (default 10
    than chance.
 3. Each index groups all rows as one ingest in a child process pinned to one core, reading the
    signatures batch by batch; the child reports its own peak RSS. With --incremental the scaled
-   index also groups the last 10% as a later ingest against the first 90%.
+   index also groups the last 10% as a later ingest against the first 90%; with --later M, M
+   new rows onto the first 90% (the 90% stored by another child first, so the figures are
+   the later ingest's alone).
 
 Prints seconds, rows/s, peak RSS, reprints found and false links (articles of different
 original stories in one group), per size and index.
 Usage: .venv/bin/python scripts/bench_dedup.py [--articles N ...] [--scale M] [--no-baseline]
-       [--baseline-max M] [--incremental] [--work DIR]
+       [--baseline-max M] [--incremental] [--later M ...] [--work DIR]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -46,7 +49,7 @@ BATCH = 16_384
 def generate(n: int, work: Path) -> tuple[Path, Path]:
     """Signatures and ground truth of n synthetic articles (cached)."""
     from benchmarks.synth import generate_articles
-    from corpus.ingest.dedup import signature_batch
+    from corpus.ingest.minhash import signature_batch
 
     sigs, truth = work / f"sigs-{n}.parquet", work / f"truth-{n}.parquet"
     if sigs.exists() and truth.exists():
@@ -85,7 +88,7 @@ def generate(n: int, work: Path) -> tuple[Path, Path]:
 
 
 def signature_batch_schema() -> pa.Schema:
-    from corpus.ingest.dedup import NEW_SIGNATURES
+    from corpus.ingest.minhash import NEW_SIGNATURES
 
     return NEW_SIGNATURES
 
@@ -96,7 +99,7 @@ def scale_up(base_sigs: Path, base_truth: Path, m: int, work: Path) -> tuple[Pat
     sigs, truth = work / f"sigs-{m}-scaled.parquet", work / f"truth-{m}-scaled.parquet"
     if sigs.exists() and truth.exists():
         return sigs, truth
-    from corpus.ingest.dedup import NEW_SIGNATURES, SIGNATURE, signature_matrix
+    from corpus.ingest.minhash import NEW_SIGNATURES, SIGNATURE, signature_matrix
 
     n = pq.ParquetFile(base_sigs).metadata.num_rows
     rng = np.random.default_rng(0)
@@ -147,21 +150,21 @@ def scale_up(base_sigs: Path, base_truth: Path, m: int, work: Path) -> tuple[Pat
 # --- phases, each run in its own child process ---------------------------------------------------
 
 
-def phase_scaled(sigs: Path, out: Path, work: Path, first: int | None) -> dict:
-    """The scaled index: one ingest of all rows, or (first=k) rows k.. against rows ..k."""
+def phase_scaled(sigs: Path, out: Path, work: Path, first: int | None, new: int | None) -> dict:
+    """The scaled index: one ingest of all rows, or (first=k) rows k.. (all of them, or the
+    `new` rows after k) against rows ..k, stored by an earlier child (phase "earlier")."""
     from corpus.ingest.dedup import NearDuplicateIndex
 
-    path = work / "index" / "minhash.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    from corpus.ingest.dedup import _batches
-
+    root = work / "index" / "minhash"
     n = pq.ParquetFile(sigs).metadata.num_rows
 
     def ingest(lo: int, hi: int) -> tuple[dict[int, str], NearDuplicateIndex]:
-        with NearDuplicateIndex(path) as index:
+        with NearDuplicateIndex(root) as index:
             pos = 0
-            for batch in _batches(sigs, BATCH):
+            # Without pre-buffering: it would read ahead the whole file.
+            for batch in pq.ParquetFile(sigs, pre_buffer=False).iter_batches(
+                BATCH, use_threads=False
+            ):
                 a, b = max(lo, pos), min(hi, pos + batch.num_rows)
                 if a < b:
                     index.add_signatures(pa.Table.from_batches([batch.slice(a - pos, b - a)]))
@@ -170,22 +173,23 @@ def phase_scaled(sigs: Path, out: Path, work: Path, first: int | None) -> dict:
             index.save(groups)
         return groups, index
 
-    t_before = 0.0
-    if first:
+    if new == 0:  # phase "earlier": store rows ..first
         t = time.process_time()
         ingest(0, first)
-        t_before = time.process_time() - t
+        return {"seconds": time.process_time() - t}
+    last = min(n, first + new) if first and new else n
     t = time.process_time()
-    groups, index = ingest(first or 0, n)
+    groups, index = ingest(first or 0, last)
     seconds = time.process_time() - t
     # Streamed, so the copy for evaluation does not add to the peak.
     columns = ["article_id", "dup_group"]
-    schema = pq.ParquetFile(path).schema_arrow
-    with pq.ParquetWriter(out, pa.schema([schema.field(c) for c in columns])) as w:
-        for batch in pq.ParquetFile(path).iter_batches(BATCH, columns=columns):
-            w.write_batch(batch)
+    with pq.ParquetWriter(
+        out, pa.schema([("article_id", pa.string()), ("dup_group", pa.string())])
+    ) as w:
+        for batch in index.store.iter_batches(columns):
+            w.write_batch(pa.RecordBatch.from_arrays(batch.columns, names=columns))
     s = index.stats
-    return {"seconds": seconds, "earlier_ingest_seconds": t_before, "rows": n - (first or 0),
+    return {"seconds": seconds, "rows": last - (first or 0),
             "candidates": s.candidates, "confirmed": s.confirmed,
             "signatures_fetched": int(s.signatures_fetched),
             "peak_signature_rows": int(s.peak_signature_rows)}  # fmt: skip
@@ -193,7 +197,7 @@ def phase_scaled(sigs: Path, out: Path, work: Path, first: int | None) -> dict:
 
 def phase_baseline(sigs: Path, out: Path) -> dict:
     from benchmarks.dedup_baseline import InMemoryIndex
-    from corpus.ingest.dedup import signature_matrix
+    from corpus.ingest.minhash import signature_matrix
 
     index = InMemoryIndex()
     ids_out, groups_out = [], []
@@ -221,22 +225,34 @@ def peak_rss_mb() -> float:
 def child(args: argparse.Namespace) -> None:
     if args.phase == "baseline":
         res = phase_baseline(args.sigs, args.out)
+    elif args.phase == "earlier":
+        res = phase_scaled(args.sigs, args.out, args.work, args.first, 0)
     else:
-        res = phase_scaled(args.sigs, args.out, args.work, args.first)
+        res = phase_scaled(args.sigs, args.out, args.work, args.first, args.new)
     res["peak_mb"] = peak_rss_mb()
     print(json.dumps(res))
 
 
-def run_child(phase: str, sigs: Path, work: Path, first: int | None = None) -> dict:
+def run_child(
+    phase: str, sigs: Path, work: Path, first: int | None = None, new: int | None = None
+) -> dict:
     out = work / f"groups-{phase}.parquet"
+    if phase == "scaled":  # a fresh index; a later ingest's earlier rows stored by a child first
+        shutil.rmtree(work / "index", ignore_errors=True)
+        (work / "index").mkdir(parents=True)
+        if first:
+            before = run_child("earlier", sigs, work, first)
+            print(f"    (the earlier {first:,} rows stored in {before['seconds']:.1f} CPU s)")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cmd = ["taskset", "-c", "0", sys.executable, __file__, "--phase", phase, "--sigs", str(sigs),
-           "--out", str(out), "--work", str(work)] + (["--first", str(first)] if first else [])  # fmt: skip
+           "--out", str(out), "--work", str(work)] + (["--first", str(first)] if first else []) + (
+               ["--new", str(new)] if new else [])  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{phase} failed:\n{proc.stdout}\n{proc.stderr}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res.update(evaluate(out, truth_of(sigs)))
+    if phase != "earlier":
+        res.update(evaluate(out, truth_of(sigs)))
     return res
 
 
@@ -272,10 +288,18 @@ def main() -> None:
     ap.add_argument("--baseline-max", type=int, default=1_000_000, help="largest baseline run")
     ap.add_argument("--incremental", action="store_true")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench-dedup"))
-    ap.add_argument("--phase", choices=["scaled", "baseline"], help=argparse.SUPPRESS)
+    ap.add_argument("--phase", choices=["scaled", "earlier", "baseline"], help=argparse.SUPPRESS)
     ap.add_argument("--sigs", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--first", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--new", type=int, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--later",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time a later ingest of this many new rows onto the first 90%% (e.g. 1000)",
+    )
     args = ap.parse_args()
     if args.phase:
         return child(args)
@@ -286,13 +310,15 @@ def main() -> None:
     print("rows | index | ingest | CPU s | rows/s | peak RSS MB | reprints found | false links")
     for sigs, _ in sizes:
         n = pq.ParquetFile(sigs).metadata.num_rows
-        runs = [("scaled", "all at once", None)]
+        runs = [("scaled", "all at once", None, None)]
         if args.incremental:
-            runs.append(("scaled", "last 10% later", n - n // 10))
+            runs.append(("scaled", "last 10% later", n - n // 10, None))
+        for m in args.later:
+            runs.append(("scaled", f"{m:,} later onto 90%", n - n // 10, m))
         if not args.no_baseline and n <= args.baseline_max:
-            runs.append(("baseline", "all at once", None))
-        for phase, label, first in runs:
-            r = run_child(phase, sigs, args.work, first)
+            runs.append(("baseline", "all at once", None, None))
+        for phase, label, first, new in runs:
+            r = run_child(phase, sigs, args.work, first, new)
             name = "scaled (bands on disk)" if phase == "scaled" else "old in-memory LSH"
             mark = "" if phase == "baseline" or r["peak_mb"] < TARGET_RSS_MB else " (over 300)"
             print(
@@ -306,11 +332,6 @@ def main() -> None:
                     f"    candidates {r['candidates']:,}, confirmed {r['confirmed']:,}, signatures "
                     f"fetched {r['signatures_fetched']:,}, most held at once "
                     f"{r['peak_signature_rows']:,}"
-                    + (
-                        f"; the earlier 90% took {r['earlier_ingest_seconds']:.1f} s"
-                        if first
-                        else ""
-                    )
                 )
 
 

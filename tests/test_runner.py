@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.synth import generate_articles
 from corpus.errors import CorpusError
-from corpus.ingest.dedup import signature_batch
+from corpus.ingest.minhash import signature_batch
 from corpus.ingest.run import RAW_BATCH, CleanAndSign, IngestOptions
 from corpus.ontology import default_ontology_path, load_ontology
 from corpus.prelabel import PrelabelStage, prelabel_batch

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus.ids import content_id
-from corpus.ingest.dedup import SIGNATURE, NearDuplicateIndex, signature, signature_batch
+from corpus.ingest.dedup import NearDuplicateIndex
+from corpus.ingest.minhash import SIGNATURE, signature, signature_batch
 from corpus.ingest.sources import RawRecord, SourceReader
 from corpus.io import ParquetSink, iter_batches
 from corpus.licenses import check_license
@@ -303,7 +304,7 @@ def clean_batch(raw: pa.Table, opts: IngestOptions) -> pa.Table:
 
 def clean_and_sign_batch(raw: pa.Table, opts: IngestOptions) -> pa.Table:
     """The ingest map stage: `clean_batch`, plus each accepted row's MinHash `signature`
-    (`corpus.ingest.dedup.signature_batch`; rejected rows get the empty text's)."""
+    (`corpus.ingest.minhash.signature_batch`; rejected rows get the empty text's)."""
     cleaned = clean_batch(raw, opts)
     text = pc.if_else(pc.is_null(cleaned.column("reject_reason")), cleaned.column("text"), "")
     sigs = signature_batch(pa.table({"article_id": cleaned.column("article_id"), "text": text}))
@@ -363,7 +364,7 @@ def ingest(
             given[name] = lic
     if not ws.data_remote:
         ws.data_dir.mkdir(parents=True, exist_ok=True)
-    index_path = ws.data_dir / "minhash.parquet"
+    index_path = ws.data_dir / "minhash"  # parts; an old minhash.parquet is migrated
     seen_ids: dict[str, str] = {}  # article_id -> content_hash, of everything already stored
     seen_hashes: set[str] = set()
     for b in iter_batches(ws.articles_path, ["article_id", "content_hash"], 65536):
