@@ -7,16 +7,25 @@ Builds a throw-away workspace (or reuses `--workspace DIR` from an earlier run):
 `benchmarks.synth.generate_articles` (~1.7 K characters, ~17 sentences each), sentences from
 `corpus.segment.spans.segment_batch`, and one pulled annotation per sentence with 1-3 entities, a
 trigger with arguments on 70% of sentences, ~2% of sentences annotated twice (so adjudication has
-work), plus 2% more sentences only skipped or marked noise (not published). Then `publish` runs in a fresh child process, timed from
-the outside; its peak RSS is the child's high-water mark (`ru_maxrss`). Generation is not timed.
+work), plus 2% more sentences only skipped or marked noise (not published). Generation is not
+timed.
 
-Target (issue 8): under 60 s and under 2 GB peak RSS for 1,000,000 sentence rows.
+Then `publish` runs once per `--workers` value (default: in-process, 1 worker, 2 workers), each in
+a fresh child process timed from the outside, and the runs are printed side by side. Peak memory
+is the whole process tree's (the publish process and its pool workers), sampled every 0.1 s: the
+sum of PSS (pages shared with forked workers counted once; the target applies to it), with the
+summed RSS and each process's own high-water mark (`ru_maxrss`) beside it. Each release is
+removed after its run (the next would otherwise diff against it), after checking that every run
+wrote the same data files.
+
+Target (issue 8): under 60 s and under 2 GB peak memory for 1,000,000 sentence rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -197,35 +206,130 @@ def build_workspace(root: Path, n_sentences: int, seed: int) -> dict:
     }
 
 
-def child(root: Path, version: str, baseline: bool) -> None:
-    """Inside the child process: publish and print the report as JSON."""
+def child(root: Path, version: str, baseline: bool, workers: int) -> None:
+    """Inside the child process: publish and print the report as JSON (`workers` 0: in-process)."""
     sys.path.insert(0, str(ROOT))
     from corpus.publish.build import publish
+    from corpus.runner import Engine
     from corpus.workspace import Workspace
 
     ws = Workspace.load(root)
     t = time.perf_counter()
-    steps: list[tuple[str, float]] = []
+    steps: list[list] = []
     current = ["reading the ontology", t, time.process_time()]
 
     def on_step(msg: str) -> None:  # each step's time runs until the next step starts
         now, cpu = time.perf_counter(), time.process_time()
-        steps.append((current[0], round(now - current[1], 1), round(cpu - current[2], 1)))
+        name = current[0].split(":")[0]  # "writing train (N sentences): k built" is one step
+        if steps and steps[-1][0] == name:
+            steps[-1][1] += now - current[1]
+            steps[-1][2] += cpu - current[2]
+        else:
+            steps.append([name, now - current[1], cpu - current[2]])
         current[:] = [msg, now, cpu]
 
-    rep = publish(ws, version, "benchmark", baseline=baseline, on_step=on_step)
+    engine = Engine(workers=workers) if workers else None
+    rep = publish(ws, version, "benchmark", baseline=baseline, on_step=on_step, engine=engine)
     on_step("")
+    workers_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         json.dumps(
             {
                 "seconds_inside": round(time.perf_counter() - t, 2),
                 "rows": rep.rows,
                 "alignment": rep.alignment,
-                "steps": steps,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "steps": [(m, round(w, 1), round(c, 1)) for m, w, c in steps],
+                "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "worker_rss_mb": workers_usage.ru_maxrss / 1024,
+                "worker_cpu": workers_usage.ru_utime + workers_usage.ru_stime,
             }
         )
     )
+
+
+class TreeMemory:
+    """Peak memory of a process and all its descendants, sampled every `every` seconds: the sum
+    of their PSS (shared pages, e.g. what forked workers inherit, counted once) and of their
+    RSS (shared pages counted in every process)."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        import threading
+
+        self.pid, self.every = pid, every
+        self.peak_pss = self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            pss = rss = 0
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for p in procs:
+                try:
+                    m = p.memory_full_info()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                pss += m.pss
+                rss += m.rss
+            self.peak_pss = max(self.peak_pss, pss)
+            self.peak_rss = max(self.peak_rss, rss)
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_publish(root: Path, workers: int, baseline: bool) -> dict:
+    """One publish in a fresh child process; its release is compared, then removed."""
+    import hashlib
+
+    from corpus.publish.manifest import make_writable
+
+    version = f"0.0.{int(time.time() * 1000)}"
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", str(root), version, str(workers)]
+        + (["--baseline"] if baseline else []),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    memory = TreeMemory(proc.pid)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    memory.stop()
+    if proc.returncode != 0:
+        sys.stderr.write(err)
+        raise SystemExit(f"publish failed (exit {proc.returncode})")
+    rep = json.loads(out.strip().splitlines()[-1])
+    rel = root / "releases" / version
+    rep["wall"] = wall
+    rep["tree_pss_mb"] = memory.peak_pss / 2**20
+    rep["tree_rss_mb"] = memory.peak_rss / 2**20
+    rep["size"] = sum(p.stat().st_size for p in rel.rglob("*") if p.is_file())
+    rep["data_sha256"] = hashlib.sha256(
+        b"".join(hashlib.sha256(p.read_bytes()).digest() for p in sorted(rel.rglob("*.parquet")))
+    ).hexdigest()
+    # Removed at once: the next run must not find a previous version (it would diff against it).
+    make_writable(rel)
+    shutil.rmtree(rel)
+    return rep
+
+
+def label(workers: int) -> str:
+    return "in-process" if workers == 0 else f"{workers} worker{'s' if workers > 1 else ''}"
 
 
 def main() -> None:
@@ -239,10 +343,18 @@ def main() -> None:
         help="also train and score the baseline model (a fixed-size sample: its time does not "
         "grow with the corpus; the 60 s target is for the release itself, without it)",
     )
-    ap.add_argument("--child", nargs=2, metavar=("WS", "VERSION"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="runs side by side: 0 builds the rows in the publish process (no pool), N on a "
+        "pool of N workers (default: 0 1 2)",
+    )
+    ap.add_argument("--child", nargs=3, metavar=("WS", "VERSION", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(Path(args.child[0]), args.child[1], args.baseline)
+        child(Path(args.child[0]), args.child[1], args.baseline, int(args.child[2]))
         return
 
     sys.path.insert(0, str(ROOT))
@@ -261,47 +373,65 @@ def main() -> None:
             print(
                 f"  generated in {gen['total_seconds']} s (not part of the timing)", file=sys.stderr
             )
-        version = f"0.0.{int(time.time())}"
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", str(root), version]
-            + (["--baseline"] if args.baseline else []),
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            raise SystemExit(f"publish failed (exit {proc.returncode})")
-        rep = json.loads(proc.stdout.strip().splitlines()[-1])
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        peak = usage.ru_maxrss / 1024
-        cpu = usage.ru_utime + usage.ru_stime
-        rows = sum(rep["rows"]["sentences"].values())
-        rel = root / "releases" / version
-        size = sum(p.stat().st_size for p in rel.rglob("*") if p.is_file())
+        reps = {}
+        for w in args.workers:
+            print(f"  publishing ({label(w)}) ...", file=sys.stderr)
+            reps[w] = run_publish(root, w, args.baseline)
+        first = reps[args.workers[0]]
+        rows = sum(first["rows"]["sentences"].values())
+        cols = args.workers
+        width = 14
+
+        def line(name: str, values: list[str], note: str = "") -> None:
+            print(f"  {name:32s}" + "".join(f"{v:>{width}}" for v in values) + note)
+
         print(
             f"corpus publish: {rows:,} sentence rows (+ tokens, events and documents configs, "
-            f"report; baseline {'on' if args.baseline else 'off'})"
+            f"report; baseline {'on' if args.baseline else 'off'}; {os.cpu_count()} cores)"
         )
-        print(
-            f"  wall time     {wall:6.1f} s   (target < {TARGET_SECONDS:.0f} s)  -> {rows / wall:,.0f} rows/s"
+        line("", [label(w) for w in cols])
+        line(
+            "wall time (s)",
+            [f"{reps[w]['wall']:.1f}" for w in cols],
+            f"   target < {TARGET_SECONDS:.0f} s",
         )
-        print(f"  peak RSS      {peak:6.0f} MB  (target < {TARGET_RSS_MB:.0f} MB)")
-        print(f"  release size  {size / 1e6:6.1f} MB on disk (Parquet zstd)")
-        print(f"  CPU time      {cpu:6.1f} s   (user + system of the publish process; 2 cores)")
-        print("  steps (wall / CPU seconds):")
-        for m, w, c in rep["steps"]:
-            print(f"    {m:40s} {w:6.1f} {c:6.1f}")
-        print(
-            f"  result        {'PASS' if wall < TARGET_SECONDS and peak < TARGET_RSS_MB else 'FAIL'}"
+        line("rows/s", [f"{rows / reps[w]['wall']:,.0f}" for w in cols])
+        line(
+            "peak memory, process tree (MB)",
+            [f"{reps[w]['tree_pss_mb']:.0f}" for w in cols],
+            f"   PSS summed; target < {TARGET_RSS_MB:.0f} MB",
         )
-        if args.workspace:
-            from corpus.publish.manifest import make_writable
-
-            make_writable(rel)  # releases are read-only
-            shutil.rmtree(rel)  # keep the workspace for the next run, not the release
+        line(
+            "  RSS summed (MB)",
+            [f"{reps[w]['tree_rss_mb']:.0f}" for w in cols],
+            "   shared pages counted per process",
+        )
+        line("  peak RSS publish process (MB)", [f"{reps[w]['driver_rss_mb']:.0f}" for w in cols])
+        line(
+            "  peak RSS largest worker (MB)",
+            [f"{reps[w]['worker_rss_mb']:.0f}" if w else "-" for w in cols],
+        )
+        line(
+            "CPU time (s)",
+            [f"{reps[w]['worker_cpu'] + sum(c for _, _, c in reps[w]['steps']):.1f}" for w in cols],
+            "   publish process + workers",
+        )
+        line("release size (MB)", [f"{reps[w]['size'] / 1e6:.1f}" for w in cols])
+        same = len({reps[w]["data_sha256"] for w in cols}) == 1
+        print(f"  data files identical across runs: {'yes' if same else 'NO'}")
+        print("  steps (wall s):")
+        names = [m for m, _, _ in first["steps"]]
+        for m in names:
+            vals = []
+            for w in cols:
+                found = [s[1] for s in reps[w]["steps"] if s[0] == m]
+                vals.append(f"{found[0]:.1f}" if found else "-")
+            line(f"  {m[:30]}", vals)
+        ok = all(
+            reps[w]["wall"] < TARGET_SECONDS and reps[w]["tree_pss_mb"] < TARGET_RSS_MB
+            for w in cols
+        )
+        print(f"  result        {'PASS' if ok and same else 'FAIL'}")
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -20,9 +20,12 @@ from corpus.publish.build import publish
 from corpus.publish.rows import COUNT_COLUMNS, ReleaseRows, article_rows
 from corpus.runner import Engine
 
-# Small chunks: a tiny workspace still gives several chunks per split, so results must be put
-# back in order (and Ray cuts its batches differently from the chunks sent).
-SMALL_CHUNK = 5
+
+def small_chunks(mp) -> None:
+    """Chunks of ~5 sentences written, sent in batches of one article: a tiny workspace still
+    gives several chunks per split and several batches per chunk, to be put back in order."""
+    mp.setattr(build, "CHUNK_ROWS", 5)
+    mp.setattr(build, "BATCH_ROWS", 1)
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +38,7 @@ def _offline(monkeypatch):
 def reference(tmp_path_factory):
     """A small workspace and its release built in this process (the reference)."""
     mp = pytest.MonkeyPatch()
-    mp.setattr(build, "CHUNK_ROWS", SMALL_CHUNK)
+    small_chunks(mp)
     built = build_workspace(tmp_path_factory.mktemp("pubrun") / "ws", n_articles=8)
     report = publish(built.ws, "1.0.0")
     yield built, report
@@ -89,7 +92,7 @@ def test_a_release_is_byte_identical_whatever_the_workers(
     reference, workers, monkeypatch, tmp_path
 ):
     built, ref = reference
-    monkeypatch.setattr(build, "CHUNK_ROWS", SMALL_CHUNK)
+    small_chunks(monkeypatch)
     got = publish(built.ws, f"1.1.{workers}", engine=Engine(workers=workers))
     _assert_same_release(ref, got)
     if workers == 2:
@@ -99,7 +102,7 @@ def test_a_release_is_byte_identical_whatever_the_workers(
 
 def test_the_publish_command_takes_the_engine_options(reference, monkeypatch):
     built, ref = reference
-    monkeypatch.setattr(build, "CHUNK_ROWS", SMALL_CHUNK)
+    small_chunks(monkeypatch)
     cli = CliRunner()
     r = cli.invoke(corpus.cli.app, ["publish", "1.3.0", "-w", str(built.ws.root), "-j", "2"])
     assert r.exit_code == 0, r.output
@@ -124,7 +127,7 @@ def test_results_are_cut_back_into_the_chunks_sent():
 @pytest.mark.timeout(600)
 def test_a_release_on_ray_is_byte_identical_and_loads(reference, ray_local, monkeypatch, tmp_path):
     built, ref = reference
-    monkeypatch.setattr(build, "CHUNK_ROWS", SMALL_CHUNK)
+    small_chunks(monkeypatch)
     got = publish(built.ws, "1.2.0", engine=Engine("ray"))
     _assert_same_release(ref, got)
     assert not (got.path / ".staging").exists()

@@ -65,8 +65,11 @@ from corpus.runner import Engine, Stage, map_tables
 from corpus.workspace import Workspace
 
 TMP_PREFIX = ".tmp-"
-# Sentences are written in chunks of whole articles of about this many rows.
+# Sentences are written in chunks of whole articles of about this many rows (one row group each)
 CHUNK_ROWS = 65_536
+# and sent to the runner in batches of whole articles of about this many: a worker's memory
+# follows its batch, and a few batches are in flight per worker.
+BATCH_ROWS = 8192
 ROW_GROUP = 65_536
 COMPRESSION = "zstd"
 
@@ -469,6 +472,7 @@ def _write_configs(
         for idx, n_articles in _article_chunks(table, order.filter(pc.equal(split_sorted, split)))
     ]
     total = {s: sum(len(idx) for split, idx, _ in chunks if split == s) for s in SPLITS}
+    batches = (b for _, idx, _ in chunks for b, _ in _article_chunks(table, idx, BATCH_ROWS))
 
     def sentence_rows(idx: pa.Array) -> pa.Table:
         return table.take(idx).cast(schemas["sentences"])
@@ -479,7 +483,7 @@ def _write_configs(
         ReleaseRows,
         {"entity_types": list(ontology.entity_types), "event_types": list(ontology.event_types)},
     )
-    inputs = (article_rows(sentence_rows(idx), articles) for _, idx, _ in chunks)
+    inputs = (article_rows(sentence_rows(idx), articles) for idx in batches)
     if engine is None:
         results: Iterable[pa.Table] = map(stage.make(), inputs)
     else:
@@ -531,10 +535,8 @@ def _write_configs(
 
 
 def _per_chunk(results: Iterable[pa.Table], sizes: list[int]) -> Iterator[pa.Table]:
-    """The runner's output cut back into the chunks sent (`sizes` rows each, in order).
-
-    The process pool returns one table per chunk already; Ray may cut and merge batches.
-    """
+    """The runner's output put back together into the chunks to write (`sizes` rows each, in
+    order), whatever the batches it came back in (Ray may cut and merge them)."""
     it = iter(results)
     buf: list[pa.Table] = []
     have = 0
