@@ -121,6 +121,8 @@ def test_results_are_cut_back_into_the_chunks_sent():
     assert [g["x"].to_pylist() for g in got] == [[0, 1], [2, 3], [4, 5, 6, 7]]
     with pytest.raises(RuntimeError, match="fewer rows"):
         list(build._per_chunk([t.slice(0, 3)], [2, 2]))
+    with pytest.raises(RuntimeError, match="more rows"):
+        list(build._per_chunk([t], [2, 2]))
 
 
 @pytest.mark.ray

@@ -491,10 +491,10 @@ def _write_configs(
     writers: dict[str, pq.ParquetWriter] = {}
     current, done = None, 0
     try:
-        # Parquet encoding runs in a second thread (it releases the GIL) while the next chunk
-        # comes in; one chunk in flight at most, so memory stays bounded. One writing thread
-        # keeps every file's row order fixed.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        # Parquet encoding runs in threads (it releases the GIL), one per config file, while
+        # the next chunk comes in. A chunk's writes end before the next chunk's start, so each
+        # file's row order is fixed and one chunk is in flight at most (memory stays bounded).
+        with ThreadPoolExecutor(max_workers=len(CONFIGS)) as pool:
             pending: list = []
             sizes = [n for _, _, n in chunks]
             for (split, idx, _), built in zip(chunks, _per_chunk(results, sizes), strict=True):
@@ -551,6 +551,8 @@ def _per_chunk(results: Iterable[pa.Table], sizes: list[int]) -> Iterator[pa.Tab
         yield whole.slice(0, size)
         rest = whole.slice(size)
         buf, have = ([rest] if rest.num_rows else []), have - size
+    if have or next(it, None) is not None:  # (and running the runner to its end shuts it down)
+        raise RuntimeError("the runner returned more rows than it was sent")
 
 
 def _close(writers: dict[str, pq.ParquetWriter]) -> None:
