@@ -132,6 +132,6 @@ def test_a_release_on_ray_is_byte_identical_and_loads(reference, ray_local, monk
     small_chunks(monkeypatch)
     got = publish(built.ws, "1.2.0", engine=Engine("ray"))
     _assert_same_release(ref, got)
-    assert not (got.path / ".staging").exists()
+    assert not list(built.ws.state_dir.glob("publish-staging-*"))  # removed after use
     ds = load(got.path, "documents", tmp_path)
     assert sum(ds.num_rows.values()) == sum(ref.rows["documents"].values())

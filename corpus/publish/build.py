@@ -187,9 +187,8 @@ def _build(
     order, split_sorted, assignment = _order(
         table, articles, spec, _previous_splits(ws, prev, spec)
     )
-    # Ray's input is staged inside the temporary release folder: removed after use, and with the
-    # folder if the publish is killed.
-    staging = str(out / ".staging")
+    # Ray's input is staged where every node reads it, as ingest's (removed after use).
+    staging = ws.staging(f"publish-staging-{os.getpid()}")
     written = _write_configs(
         out, table, articles, order, split_sorted, ontology, step, engine, staging
     )
@@ -450,7 +449,7 @@ def _write_configs(
     ontology: Any,
     step: Callable[[str], None],
     engine: Engine | None = None,
-    staging: str | None = None,
+    staging: Any = None,
 ) -> _Written:
     """Write each config's split files in chunks of whole articles (memory stays flat).
 
