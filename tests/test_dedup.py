@@ -287,6 +287,8 @@ def test_the_index_never_holds_every_signature(tmp_path, monkeypatch):
     later, stats2 = run_sigs(path, ids[4000:], sigs[4000:], batch_rows=100)
     assert sum(g != a for a, g in first.items()) == 8
     assert sum(g != a for a, g in later.items()) == 10
+    meta = pa.parquet.ParquetFile(path / "part-000001.parquet").metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [100] * 40
     for stats in (stats1, stats2):
         # The candidates' rows plus one row group, never all rows.
         assert stats.peak_signature_rows <= min(2 * stats.candidates, dedup.PART_ROWS) + 500

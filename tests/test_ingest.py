@@ -299,6 +299,32 @@ def test_near_duplicate_reprints_share_a_group(ws, tmp_path):
     assert {r["source_id"]: r["dup_group"] for r in articles(ws)}["r2"] == got["a1"]["article_id"]
 
 
+def test_a_workspace_with_the_old_single_index_file_is_migrated(ws, tmp_path):
+    """Workspaces from before the parts folder kept every signature in data/minhash.parquet:
+    the next ingest groups against it, then moves it into data/minhash/ (groups unchanged)."""
+    from corpus.ingest.signature_store import LEGACY_SCHEMA
+
+    run(ws, write_jsonl(tmp_path / "s.jsonl", records()))
+    folder = ws.data_dir / "minhash"
+    (part,) = folder.iterdir()
+    old = pq.read_table(part, columns=LEGACY_SCHEMA.names).cast(LEGACY_SCHEMA)
+    pq.write_table(old, ws.data_dir / "minhash.parquet")
+    part.unlink()
+    folder.rmdir()
+    again = ARTICLE_A.replace("الشمالي", "الشمالي الغربي")
+    (report,) = run(ws, write_jsonl(tmp_path / "later.jsonl", [{"id": "r2", "text": again}]))
+    assert report.near_duplicates == 1
+    groups = {r["source_id"]: r["dup_group"] for r in articles(ws)}
+    assert groups["r2"] == groups["a1"]
+    assert not (ws.data_dir / "minhash.parquet").exists()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "part-000000.parquet",
+        "part-000001.parquet",
+    ]
+    migrated = pq.read_table(folder / "part-000000.parquet")
+    assert migrated.select(LEGACY_SCHEMA.names).cast(LEGACY_SCHEMA).equals(old)
+
+
 def test_bundled_samples_ingest_with_reprints_grouped(ws):
     from corpus.bundled import sample_articles
 

@@ -52,9 +52,7 @@ __all__ = ["NearDuplicateIndex", "Stats", "window_pairs"]
 
 NEIGHBOURS = 16  # rows each row is paired with on either side in its bucket (per band)
 BATCH_ROWS = 16_384  # new rows staged at a time
-PART_ROWS = (
-    65_536  # pairs are spilled and confirmed by range of this many rows (16 MB of signatures)
-)
+PART_ROWS = 65_536  # pairs are spilled and confirmed by range of rows (16 MB of signatures)
 PAIR_BUDGET = 1 << 18  # pairs processed at a time (18 MB with their sketches)
 ROW_BUDGET = 131_072  # signatures held at once for the exact check (32 MB)
 COMPARE_PAIRS = 16_384  # pairs compared at a time (two 4 MB gathers)
@@ -184,8 +182,9 @@ class NearDuplicateIndex:
 
     Use: `add` (or `add_signatures`, the output of the `signature_batch` map stage) for every new
     article in ingest order, then `group()` once, then `save(groups)`; `close()` (or a `with`
-    block) removes the working files. `root` is the parts folder (data/minhash, a path or a
-    URI); working files live in a local temporary folder (next to `root` when it is local).
+    block) removes the working files. `root` is the parts folder (data/minhash: a local path, a
+    URI or a UPath); working files live in a local temporary folder (next to `root` when it is
+    local).
     """
 
     def __init__(self, root: str | Path, threshold: float = 0.7, *, batch_rows: int = BATCH_ROWS):

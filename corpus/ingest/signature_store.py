@@ -255,9 +255,14 @@ class SignatureStore:
         self.fs.create_dir(self._root, recursive=True)
         path = self.root / f"part-{seq:06d}.parquet"
         with ParquetSink(path, schema, compression=compression(schema)) as sink:
+            # Row groups of exactly ROW_GROUP rows, whatever the batches ingest staged.
+            pending = pa.table({n: [] for n in schema.names}).cast(schema)
             for table in tables:
-                for start in range(0, table.num_rows, ROW_GROUP):
-                    sink.write(table.slice(start, ROW_GROUP))
+                pending = pa.concat_tables([pending, table.cast(schema)])
+                while pending.num_rows >= ROW_GROUP:
+                    sink.write(pending.slice(0, ROW_GROUP))
+                    pending = pending.slice(ROW_GROUP)
+            sink.write(pending)
 
     def iter_batches(self, columns: list[str], batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
         """Stored rows in row order (e.g. every article's group, for a check or a report)."""
