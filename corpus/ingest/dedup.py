@@ -70,7 +70,10 @@ def window_pairs(
     per distance; at most rows x width pairs, so linear whatever the bucket sizes."""
     if refs is None:
         refs = np.arange(len(keys), dtype=np.int64)
-    order = np.lexsort((refs, keys))
+    if len(refs) and (refs[1:] >= refs[:-1]).all():
+        order = np.argsort(keys, kind="stable")  # refs already ascending: a cheaper sort
+    else:
+        order = np.lexsort((refs, keys))
     ks = keys[order]
     same = ks[1:] == ks[:-1]
     member = np.zeros(len(ks), bool)
