@@ -56,8 +56,12 @@ def data_path(location: str | os.PathLike, base: Path | None = None) -> DataPath
     try:
         p = UPath(s)
         p.fs  # noqa: B018 - makes the filesystem now, so a missing package shows here
-    except ImportError as e:
-        raise CorpusError(f"No filesystem for {s}: {e}.", _install_hint(s)) from None
+    except ImportError:
+        scheme = s.split("://", 1)[0]
+        raise CorpusError(
+            f"No filesystem for {s}: {scheme}:// needs a package that is not installed.",
+            _install_hint(scheme),
+        ) from None
     except ValueError as e:
         raise CorpusError(f"Not a usable data location: {s} ({e}).") from None
     global _last_remote
@@ -65,10 +69,10 @@ def data_path(location: str | os.PathLike, base: Path | None = None) -> DataPath
     return p
 
 
-def _install_hint(uri: str) -> str:
-    import fsspec.registry
+def _install_hint(scheme: str) -> str:
+    from fsspec.registry import known_implementations
 
-    known = fsspec.registry.known_implementations.get(uri.split("://", 1)[0], {})
+    known = known_implementations.get(scheme, {})
     if known.get("err"):
         return f"{known['err']} (pip install it here, and on every Ray node)."
     return "Install the fsspec filesystem package for that scheme, or use a local folder."

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
-from corpus.errors import WorkspaceConfigError, WorkspaceNotFound
+from corpus.errors import CorpusError, WorkspaceConfigError, WorkspaceNotFound
 from corpus.lock import temp_path
 
 if TYPE_CHECKING:
@@ -184,10 +184,10 @@ class Workspace:
         if (root / CONFIG_NAME).exists():
             ws = cls.load(root)
             if data is not None and data != ws.data_location:
-                raise WorkspaceConfigError(
-                    str(root / CONFIG_NAME),
-                    f"this workspace keeps its data in {ws.data_location}, not {data}; to move "
-                    "it, copy the files and edit `data` under [workspace]",
+                raise CorpusError(
+                    f"{root} already keeps its data in {ws.data_location}, not {data}.",
+                    "To move it, copy the files there and edit `data` under [workspace] in "
+                    "corpus.toml.",
                 )
         else:
             over: dict[str, Any] = {"name": name or root.name}
