@@ -217,6 +217,16 @@ def test_cli_flow_on_s3_gives_the_same_rows_as_a_local_workspace(s3, tmp_path):
             assert pq.read_table(remote.root / rel).equals(pq.read_table(local.root / rel))
     cli("verify", "1.0.0", "-w", remote.root)
     assert "ingest" in cli("quarantine", "ingest", "-w", remote.root)
+    # The readers of annotations and predictions: the same reports from the bucket.
+    for command in (["agreement"], ["quality"]):
+        assert cli(*command, "-w", remote.root) == cli(*command, "-w", local.root).replace(
+            str(local.root), str(remote.root)
+        )
+    cli("report", "--release", "1.0.0", "-w", remote.root)
+    assert (remote.root / "report" / "index.html").exists()
+    assert "adjudicated annotations: 40 sentences" in " ".join(
+        cli("train", "--name", "from-s3", "-w", remote.root).split()
+    )
 
 
 @pytest.mark.ray
@@ -286,3 +296,42 @@ def test_a_local_workspace_keeps_data_in_its_folder(tmp_path):
     elsewhere = Workspace.init(tmp_path / "ws2", data=str(tmp_path / "shared-data"))
     assert elsewhere.articles_path == tmp_path / "shared-data" / "articles.parquet"
     assert (tmp_path / "shared-data" / "quarantine").is_dir()
+
+
+@pytest.mark.server
+def test_push_reads_and_pull_writes_s3_data_through_label_studio(s3, ls_workspace):
+    import httpx
+
+    ws = ls_workspace
+    ws.config = {**ws.config, "workspace": {**ws.config["workspace"], "data": f"s3://{BUCKET}/ls"}}
+    ws.save_config()
+    w = ("-w", ws.root)
+    cli("ingest", SAMPLES, *w)
+    cli("segment", *w)
+    cli("prelabel", *w)
+    cli("project", "create", *w)
+    cli("project", "push", *w)  # reads sentences, predictions and articles from the bucket
+    ws = Workspace.find(ws.root)
+    pushed = read_table(ws.sentences_path).num_rows
+    server = ws.read_state("server")
+    http = httpx.Client(base_url=server["url"], trust_env=False, timeout=30,
+                        headers={"Authorization": f"Token {server['api_key']}"})  # fmt: skip
+    pid = ws.read_state("project")["project_id"]
+    page = http.get("/api/tasks/", params={"project": pid, "page_size": 1000}).json()
+    tasks = page["tasks"] if isinstance(page, dict) else page
+    assert len(tasks) == pushed
+    annotated = 0
+    for task in tasks:
+        full = http.get(f"/api/tasks/{task['id']}").json()
+        if full.get("predictions") and annotated < 3:  # accept the pre-labels as they are
+            result = full["predictions"][0]["result"]
+            r = http.post(f"/api/tasks/{task['id']}/annotations/", json={"result": result})
+            assert r.status_code == 201, r.text
+            annotated += 1
+    assert annotated == 3
+    cli("pull", *w)  # writes annotations to the bucket
+    assert read_table(ws.annotations_path).num_rows == 3
+    assert not (ws.root / "data").exists()
+    cli("project", "push", *w)  # idempotent: the ledger and the bucket's files agree
+    page = http.get("/api/tasks/", params={"project": pid, "page_size": 1000}).json()
+    assert len(page["tasks"] if isinstance(page, dict) else page) == pushed
