@@ -176,6 +176,7 @@ def flow(ws: Workspace, tmp_path: Path) -> dict:
     cli("publish", "1.0.0", *w)
     status = json.loads(cli("status", "--json", *w))
     status.pop("workspace")
+    assert status.pop("data", None) == (str(ws.data_dir) if ws.data_remote else None)
     return status
 
 
@@ -233,8 +234,10 @@ def test_cli_flow_on_s3_gives_the_same_rows_as_a_local_workspace(s3, tmp_path):
 def test_segment_with_ray_workers_reading_s3_equals_local(s3, ray_local, tmp_path):
     local = Workspace.init(tmp_path / "local")
     remote = Workspace.init(tmp_path / "remote", data=f"s3://{BUCKET}/ray/data")
-    for ws in (local, remote):
-        cli("ingest", SAMPLES, "-w", ws.root)
+    cli("ingest", SAMPLES, "-w", local.root)
+    cli("ingest", SAMPLES, "--engine", "ray", "-w", remote.root)  # staged in the bucket
+    assert read_table(remote.articles_path).equals(pq.read_table(local.articles_path))
+    assert not list(remote.data_dir.glob(".*"))  # the staging folder is gone
     cli("segment", "-w", local.root)
     cli("segment", "--engine", "ray", "-w", remote.root)
     assert read_table(remote.sentences_path).equals(pq.read_table(local.sentences_path))
@@ -331,7 +334,7 @@ def test_push_reads_and_pull_writes_s3_data_through_label_studio(s3, ls_workspac
     assert annotated == 3
     cli("pull", *w)  # writes annotations to the bucket
     assert read_table(ws.annotations_path).num_rows == 3
-    assert not (ws.root / "data").exists()
+    assert not list((ws.root / "data").rglob("*.parquet"))  # made local by init, then unused
     cli("project", "push", *w)  # idempotent: the ledger and the bucket's files agree
     page = http.get("/api/tasks/", params={"project": pid, "page_size": 1000}).json()
     assert len(page["tasks"] if isinstance(page, dict) else page) == pushed

@@ -66,6 +66,8 @@ def workspace_status(ws: Workspace) -> dict:
             return None
 
     out: dict = {"workspace": str(ws.root), "stages": {}}
+    if ws.data_remote:
+        out["data"] = str(ws.data_dir)
     for stage, path in [
         ("articles", ws.articles_path),
         ("sentences", ws.sentences_path),
@@ -103,6 +105,8 @@ def status(
         console.print_json(json.dumps(info, ensure_ascii=False))
         return
     console.print(Text(f"workspace {ws.root}"), soft_wrap=True)
+    if "data" in info:
+        console.print(Text(f"data {info['data']}"), soft_wrap=True)
     table = Table()
     table.add_column("stage")
     table.add_column("rows", justify="right")
