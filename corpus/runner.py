@@ -11,7 +11,8 @@ The runner only moves batches:
 - `ray`: Ray Data `read_parquet -> map_batches(fn, batch_format="pyarrow")`, joining the
   cluster at `ray_address` (or `RAY_ADDRESS`), else starting a local one; results come back in
   input order (`preserve_order`) and are written like the local engine's, so the two are equal
-  row by row.
+  row by row. A joined cluster's workers get this process's `corpus` package (Ray's runtime
+  environment), so they run the driver's code whatever is installed on the nodes.
 
 Paths may be local paths or URIs on any pyarrow/fsspec filesystem (`s3://...`, `gs://...`,
 `file://...`, `memory://...`); a cluster needs a filesystem every node can reach.
@@ -19,12 +20,16 @@ Paths may be local paths or URIs on any pyarrow/fsspec filesystem (`s3://...`, `
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import sys
+import tempfile
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -177,6 +182,9 @@ def _pool_map(stage: Stage, tables: Iterable[pa.Table], workers: int) -> Iterato
 # --- the Ray engine ------------------------------------------------------------------------------
 
 
+JOIN_TIMEOUT_S = 10  # how long joining a cluster may take before it is an error
+
+
 def _ray(engine: Engine) -> Any:
     try:
         import ray  # optional extra: only `--engine ray` needs it (and it takes seconds to load)
@@ -188,17 +196,102 @@ def _ray(engine: Engine) -> Any:
         ) from None
     if not ray.is_initialized():
         address = engine.ray_address or os.environ.get("RAY_ADDRESS") or None
-        try:
-            ray.init(address=address, log_to_driver=False, include_dashboard=False)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise CorpusError(
-                f"Cannot join the Ray cluster at {address} ({e}).",
-                "Check --ray-address / RAY_ADDRESS (e.g. ray://head:10001 or auto).",
-            ) from None
+        if address in (None, "local"):
+            ray.init(address=address, **_RAY_QUIET)
+        else:
+            _join(ray, address)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # the local engine's order, row by row
     ctx.enable_progress_bars = False  # the command shows its own progress
+    # Ray Data logs each dataset's plan and timing on stderr (kept in the cluster's log files),
+    # and warns that its progress bars are off: only its real warnings reach the command's user.
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    # A small input is one block: Ray Data then warns that the model actors will not all work.
+    warnings.filterwarnings("ignore", "The minimum number of concurrent actors", UserWarning)
     return ray
+
+
+_RAY_QUIET: dict[str, Any] = {
+    "log_to_driver": False,  # workers' logs stay in the cluster's log files
+    "include_dashboard": False,
+    "logging_level": "WARNING",  # not Ray's "Connecting to..." lines between the command's own
+}
+
+
+def _join(ray: Any, address: str) -> None:
+    """Connect this process to the cluster at `address` as its driver, or a one-line error.
+
+    The workers get this process's `corpus` package through Ray's runtime environment
+    (`py_modules`): the nodes need its dependencies (`pip install 'corpus[ray]'`), not this
+    checkout, and always run the driver's code.
+    """
+    hint = "Check --ray-address / RAY_ADDRESS: the head's HOST:PORT (`ray start --head` prints it)."
+    _reachable(address, hint)
+    # Ray retries a refused join (a missing token) once a second for 20 s: bounded here (the
+    # user's own setting wins).
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(JOIN_TIMEOUT_S))
+    # The driver's C++ core logs Ray Data's routine model-actor set-up as an error (ray issue
+    # 53727); its real failures reach the command as exceptions.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    package = str(Path(__file__).resolve().parent)
+    env = {"py_modules": [package], "excludes": ["__pycache__", "*.pyc"]}
+    try:
+        with _stderr_aside():
+            ray.init(address=address, runtime_env=env, **_RAY_QUIET)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        chain = f"{e} {e.__cause__}"
+        if "Unauthenticated" in chain or "AuthToken" in chain:
+            raise CorpusError(
+                f"The Ray cluster at {address} refused this command: it needs its token.",
+                "Set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN, "
+                "RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token; `ray get-auth-token` on the head).",
+            ) from None
+        raise CorpusError(f"Cannot join the Ray cluster at {address} ({e}).", hint) from None
+
+
+@contextmanager
+def _stderr_aside() -> Iterator[None]:
+    """Ray's C++ client writes a warning per failed try straight to file descriptor 2: while
+    joining, that goes to a scratch file instead, and the command says what failed in one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as scratch:
+            os.dup2(scratch.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_H2_SETTINGS = 4  # the frame type every HTTP/2 (gRPC) server sends first
+
+
+def _reachable(address: str, hint: str) -> None:
+    """Fail fast unless a gRPC server (as a Ray head is) answers at a HOST:PORT address.
+
+    Ray itself waits up to ~40 s per try, ten times, on an address where nothing or something
+    else (a web server, the dashboard) listens.
+    """
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms: Ray resolves them
+    import socket
+
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5) as conn:
+            conn.sendall(_H2_PREFACE)
+            head = conn.recv(9)
+    except OSError as e:
+        raise CorpusError(
+            f"No Ray cluster answers at {address} ({e.strerror or e}).", hint
+        ) from None
+    if len(head) < 9 or head[3] != _H2_SETTINGS:
+        raise CorpusError(f"What answers at {address} is not a Ray cluster's head.", hint)
 
 
 def _ray_map(
@@ -219,7 +312,7 @@ def _ray_map(
         cpus = float(ray.cluster_resources().get("CPU", 1))
         n = engine.workers or max(1, int(cpus))
         options["fn_constructor_kwargs"] = stage.kwargs
-        options["concurrency"] = n
+        options["compute"] = ray.data.ActorPoolStrategy(size=n)
         options["num_cpus"] = max(0.1, min(1.0, (cpus - 1) / n))
         ds = ds.map_batches(stage.fn, **options)
     else:
