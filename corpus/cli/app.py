@@ -116,8 +116,8 @@ RayAddressOpt = Annotated[
     str | None,
     typer.Option(
         "--ray-address",
-        help="Ray cluster to join with --engine ray (e.g. ray://head:10001, or auto). "
-        "Default: RAY_ADDRESS, else a local Ray.",
+        help="Ray cluster to join with --engine ray: the head's HOST:PORT, as `ray start "
+        "--head` prints it, or auto. Default: RAY_ADDRESS, else a local Ray.",
         show_default=False,
     ),
 ]
