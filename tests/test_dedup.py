@@ -392,6 +392,14 @@ def test_the_index_on_a_remote_filesystem(tmp_path):
     assert sorted(p.name for p in root.parent.iterdir()) == ["minhash"]
     assert sorted(p.name for p in root.iterdir()) == ["part-000001.parquet", "part-000002.parquet"]
     assert saved(root).column("article_id").to_pylist() == ids
+    # Ray workers read a working file from a copy beside the remote data, removed at close.
+    with NearDuplicateIndex(root) as index:
+        index.add_signatures(sig_table(ids[:3], sigs[:3]))
+        index.group()
+        fs, where = index._for_ray(index.new_path)
+        assert fs.open_input_file(where).read() == index.new_path.read_bytes()
+        assert index._for_ray(root / "part-000001.parquet")[1].endswith("part-000001.parquet")
+    assert sorted(p.name for p in root.parent.iterdir()) == ["minhash"]
 
 
 def test_a_changed_threshold_rehashes_the_stored_bands(tmp_path):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from corpus.ingest.minhash import (
@@ -202,12 +203,12 @@ class NearDuplicateIndex:
         self._tmp = tempfile.TemporaryDirectory(
             prefix=".minhash-", dir=None if remote else self.store.root.parent
         )
-        # Files Ray workers read (the new rows, computed band hashes) go beside the data when it
-        # is remote, so a cluster reaches them; spill files stay on the local disk.
-        self.shared = self.workdir
+        # With remote data, Ray workers read the working files they need (new rows, computed
+        # band hashes) from a copy beside the data, so a cluster reaches them (see `_for_ray`).
+        self.shared = None
         if remote:
             self.shared = self.store.root.parent / f".minhash-{os.getpid()}-{secrets.token_hex(4)}"
-        self.new_path = self.shared / "new.parquet"
+        self.new_path = self.workdir / "new.parquet"
         self._schema = part_schema(self.bands, self.rows, with_group=False)
         self._sink: ParquetSink | None = None
         self._ids: list[str] = []
@@ -266,7 +267,7 @@ class NearDuplicateIndex:
     def _rows(self) -> Rows:
         """Every row: the stored files in order, then the staged new rows."""
         sources = self.store.sources()
-        self.store.compute_missing_bands(sources, self.shared)
+        self.store.compute_missing_bands(sources, self.workdir)
         first = sum(s.rows for s in sources)
         sources.append(open_source(self.new_path, first, self.store.lsh, is_new=True))
         return Rows(sources, self.stats)
@@ -326,7 +327,9 @@ class NearDuplicateIndex:
         if not ray.is_initialized():
             ray.init()  # joins RAY_ADDRESS when set, else starts a local cluster
         # Workers open each file through the filesystem the driver uses (pickled once).
-        files = [filesystem(src.path if src.has_bands else src.bands_path) for src in rows.sources]
+        files = [
+            self._for_ray(src.path if src.has_bands else src.bands_path) for src in rows.sources
+        ]
         items = [
             {"file": i, "group": g, "first": src.first + int(src.group_starts[g])}
             for i, src in enumerate(rows.sources)
@@ -355,6 +358,16 @@ class NearDuplicateIndex:
         for batch in found.iter_batches(batch_format="pyarrow", batch_size=PAIR_BUDGET):
             a, b = batch.column("a").to_numpy(), batch.column("b").to_numpy()
             pairs.add(a, a * total + b)
+
+    def _for_ray(self, path) -> tuple:
+        """(filesystem, path) Ray workers read `path` through: a local working file is copied
+        beside the data first when the data is remote (a cluster cannot see this disk)."""
+        if self.shared is None or is_remote(path) or Path(path).parent != self.workdir:
+            return filesystem(path)
+        fs, where = filesystem(self.shared / Path(path).name)
+        fs.create_dir(str(Path(where).parent), recursive=True)
+        pafs.copy_files(str(path), where, pafs.LocalFileSystem(), fs)
+        return fs, where
 
     def _confirm(self, rows: Rows, pairs: _Spill) -> np.ndarray:
         """Step 2: the candidate pairs (codes a * total + b) with at least `needed` equal slots.
@@ -437,7 +450,7 @@ class NearDuplicateIndex:
             self._sink.abort()
             self._sink = None
         self._tmp.cleanup()
-        if self.shared != self.workdir:
+        if self.shared is not None:
             fs, path = filesystem(self.shared)
             try:
                 fs.delete_dir(path)
