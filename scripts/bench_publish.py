@@ -221,11 +221,13 @@ def child(root: Path, version: str, baseline: bool, workers: int) -> None:
     def on_step(msg: str) -> None:  # each step's time runs until the next step starts
         now, cpu = time.perf_counter(), time.process_time()
         name = current[0].split(":")[0]  # "writing train (N sentences): k built" is one step
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if steps and steps[-1][0] == name:
             steps[-1][1] += now - current[1]
             steps[-1][2] += cpu - current[2]
+            steps[-1][3] = peak
         else:
-            steps.append([name, now - current[1], cpu - current[2]])
+            steps.append([name, now - current[1], cpu - current[2], peak])
         current[:] = [msg, now, cpu]
 
     engine = Engine(workers=workers) if workers else None
@@ -238,7 +240,7 @@ def child(root: Path, version: str, baseline: bool, workers: int) -> None:
                 "seconds_inside": round(time.perf_counter() - t, 2),
                 "rows": rep.rows,
                 "alignment": rep.alignment,
-                "steps": [(m, round(w, 1), round(c, 1)) for m, w, c in steps],
+                "steps": [(m, round(w, 1), round(c, 1), round(p)) for m, w, c, p in steps],
                 "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "worker_rss_mb": workers_usage.ru_maxrss / 1024,
                 "worker_cpu": workers_usage.ru_utime + workers_usage.ru_stime,
@@ -413,19 +415,22 @@ def main() -> None:
         )
         line(
             "CPU time (s)",
-            [f"{reps[w]['worker_cpu'] + sum(c for _, _, c in reps[w]['steps']):.1f}" for w in cols],
+            [
+                f"{reps[w]['worker_cpu'] + sum(c for _, _, c, _ in reps[w]['steps']):.1f}"
+                for w in cols
+            ],
             "   publish process + workers",
         )
         line("release size (MB)", [f"{reps[w]['size'] / 1e6:.1f}" for w in cols])
         same = len({reps[w]["data_sha256"] for w in cols}) == 1
         print(f"  data files identical across runs: {'yes' if same else 'NO'}")
-        print("  steps (wall s):")
-        names = [m for m, _, _ in first["steps"]]
+        print("  steps (wall s / peak RSS of the publish process so far, MB):")
+        names = [m for m, *_ in first["steps"]]
         for m in names:
             vals = []
             for w in cols:
-                found = [s[1] for s in reps[w]["steps"] if s[0] == m]
-                vals.append(f"{found[0]:.1f}" if found else "-")
+                found = [s for s in reps[w]["steps"] if s[0] == m]
+                vals.append(f"{found[0][1]:.1f} / {found[0][3]}" if found else "-")
             line(f"  {m[:30]}", vals)
         ok = all(
             reps[w]["wall"] < TARGET_SECONDS and reps[w]["tree_pss_mb"] < TARGET_RSS_MB

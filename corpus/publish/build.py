@@ -69,7 +69,7 @@ TMP_PREFIX = ".tmp-"
 CHUNK_ROWS = 65_536
 # and sent to the runner in batches of whole articles of about this many: a worker's memory
 # follows its batch, and a few batches are in flight per worker.
-BATCH_ROWS = 8192
+BATCH_ROWS = 4096
 ROW_GROUP = 65_536
 COMPRESSION = "zstd"
 
