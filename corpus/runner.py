@@ -255,7 +255,11 @@ def _stderr_aside() -> Iterator[None]:
     """Ray's C++ client writes a warning per failed try straight to file descriptor 2: while
     joining, that goes to a scratch file instead, and the command says what failed in one line."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep clean
+        yield
+        return
     try:
         with tempfile.TemporaryFile() as scratch:
             os.dup2(scratch.fileno(), 2)

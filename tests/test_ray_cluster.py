@@ -209,10 +209,12 @@ def test_a_wrong_address_or_a_missing_token_is_one_clear_line(ray_cluster, tmp_p
     assert r.returncode == 1 and r.seconds < 20, (r.seconds, r.stderr)
     assert r.stderr.startswith(f"error: No Ray cluster answers at 127.0.0.1:{mute}")
     # The cluster wants its token and the command has none.
+    # (Ray's join retries, bounded at 10 s by the command, bounded shorter by the user here.)
     no_token = {k: v for k, v in ray_cluster.env.items() if not k.startswith("RAY_AUTH")}
+    no_token["RAY_gcs_server_port_wait_time_s"] = "3"
     r = corpus_cli("ingest", src, "--engine", "ray", "--ray-address", ray_cluster.address,
                    env=no_token, cwd=ws.root)  # fmt: skip
-    assert r.returncode == 1 and r.seconds < 30, (r.seconds, r.stderr)
+    assert r.returncode == 1 and r.seconds < 20, (r.seconds, r.stderr)
     assert r.stderr.splitlines()[0] == (
         f"error: The Ray cluster at {ray_cluster.address} refused this command: it needs its token."
     )
