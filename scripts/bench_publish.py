@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Wall time and peak memory of `corpus publish` on 1,000,000 generated annotated sentences.
 
-Run with the project environment:  .venv/bin/python scripts/bench_publish.py [--sentences N]
+Run with the project environment:
+    .venv/bin/python scripts/bench_publish.py [--sentences N] [--workers 0 1 2] [--baseline]
 
 Builds a throw-away workspace (or reuses `--workspace DIR` from an earlier run): articles from
 `benchmarks.synth.generate_articles` (~1.7 K characters, ~17 sentences each), sentences from

@@ -16,7 +16,8 @@ per article, in the same order:
 The driver flattens the lists back into config rows (`config_rows`). One stage for the three
 configs, not one per config: tokens, events and documents are built from the same sentences (the
 events config reuses the tokens), so one trip per chunk ships the sentences once. Memory stays
-bounded because the driver sends chunks of about `CHUNK_ROWS` sentences and the runner keeps only
+bounded because the driver sends batches of about `build.BATCH_ROWS` sentences (whole
+articles) and the runner keeps only
 a few in flight. Label counts are not a column: the driver counts them on the sentences rows it
 writes anyway.
 """
