@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +72,30 @@ def remove_stale_temps(*folders: Path) -> int:
             if pid != os.getpid() and not _alive(pid):
                 p.unlink(missing_ok=True)
                 removed += 1
+    return removed
+
+
+STAGING_MARK = "-staging-"  # scratch folders for Ray: NAME-staging-PID (Workspace.staging)
+
+
+def remove_stale_staging(*folders) -> int:
+    """Delete Ray staging folders left by killed commands (their pid no longer runs); the
+    folders may be local or remote (anything with pathlib's `iterdir`)."""
+    removed = 0
+    for folder in folders:
+        try:
+            children = list(folder.iterdir()) if folder.is_dir() else []
+        except OSError:
+            continue
+        for p in children:
+            _, mark, pid = p.name.rpartition(STAGING_MARK)
+            if not mark or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+                continue
+            if isinstance(p, Path):
+                shutil.rmtree(p, ignore_errors=True)
+            else:  # a remote folder (UPath): its filesystem removes it, prefix and all
+                p.fs.rm(p.path, recursive=True)
+            removed += 1
     return removed
 
 

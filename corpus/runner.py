@@ -185,7 +185,8 @@ def _pool_map(stage: Stage, tables: Iterable[pa.Table], workers: int) -> Iterato
 JOIN_TIMEOUT_S = 10  # how long joining a cluster may take before it is an error
 
 
-def _ray(engine: Engine) -> Any:
+def ray_session(engine: Engine) -> Any:
+    """The `ray` module, connected as `engine` says (joined, or a local Ray), or a clear error."""
     try:
         import ray  # optional extra: only `--engine ray` needs it (and it takes seconds to load)
         import ray.data  # noqa: F401
@@ -305,11 +306,13 @@ def _ray_map(
     batch_rows: int,
     engine: Engine,
 ) -> Iterator[pa.Table]:
-    ray = _ray(engine)
+    ray = ray_session(engine)
     fs, path = filesystem(source)
     # Model actors leave one CPU free: Ray Data's file listing and reads need it, and a pool
     # holding every CPU would wait for them forever.
-    ds = ray.data.read_parquet(path, filesystem=fs, columns=columns, num_cpus=0.5)
+    ds = ray.data.read_parquet(path, filesystem=fs, num_cpus=0.5)
+    if columns:
+        ds = ds.select_columns(columns)  # Ray pushes the projection into the read
     options: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": batch_rows}
     if stage.is_class:
         # Ray's class UDF: each actor makes the stage (loads its model) once.

@@ -166,3 +166,21 @@ def test_writers_use_unique_temporary_files(tmp_path):
     mine = temp_path(target)
     mine.write_bytes(b"x")
     assert remove_stale_temps(tmp_path) == 0 and mine.exists()
+
+
+def test_a_killed_commands_ray_staging_is_removed_by_the_next_writer(ws, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = [
+        ws.state_dir / f"ingest-staging-{dead.pid}",
+        ws.data_dir / f".publish-staging-{dead.pid}",
+    ]
+    live = ws.state_dir / f"publish-staging-{os.getppid()}"  # a running process's: kept
+    for folder in [*left, live]:
+        folder.mkdir(parents=True)
+        (folder / "input.parquet").write_bytes(b"x")
+    src = write_jsonl(tmp_path / "a.jsonl", 3, seed=5)
+    done = run("ingest", src, "--workspace", ws.root)
+    assert done.returncode == 0, done.stderr
+    assert not any(p.exists() for p in left)
+    assert (live / "input.parquet").exists()

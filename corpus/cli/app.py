@@ -57,7 +57,7 @@ def open_workspace(path: Path | None, *, lock: str | None = None) -> Workspace:
     )
     ws.check_data()  # remote data: credentials, endpoint and bucket, in one line if wrong
     if lock:
-        from corpus.lock import remove_stale_temps, workspace_lock
+        from corpus.lock import remove_stale_staging, remove_stale_temps, workspace_lock
 
         held = workspace_lock(ws.state_dir, lock)
         # The running command's context releases the lock when the command ends, however it ends.
@@ -66,6 +66,7 @@ def open_workspace(path: Path | None, *, lock: str | None = None) -> Workspace:
             raise RuntimeError("open_workspace(lock=...) outside a command")
         ctx.with_resource(held)
         remove_stale_temps(ws.data_dir, ws.quarantine_dir, ws.state_dir, ws.root)
+        remove_stale_staging(ws.data_dir, ws.state_dir)
     return ws
 
 

@@ -29,7 +29,7 @@ def init(
             "--data",
             help="Where the stage files live: a folder (default: data/ in the workspace) or a "
             "URI on any fsspec filesystem, e.g. s3://bucket/prefix (credentials from the "
-            "environment). Saved as `data` under [workspace] in corpus.toml.",
+            "environment). Saved as `data` under \\[workspace] in corpus.toml.",
             show_default=False,
         ),
     ] = None,

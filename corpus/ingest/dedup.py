@@ -48,6 +48,7 @@ from corpus.ingest.signature_store import (
     part_schema,
 )
 from corpus.io import ParquetSink, filesystem, is_remote, parquet_file
+from corpus.runner import Engine, ray_session
 
 __all__ = ["NearDuplicateIndex", "Stats", "window_pairs"]
 
@@ -272,21 +273,25 @@ class NearDuplicateIndex:
         sources.append(open_source(self.new_path, first, self.store.lsh, is_new=True))
         return Rows(sources, self.stats)
 
-    def group(self, engine: str = "local") -> dict[int, str]:
+    def group(self, engine: str | Engine = "local") -> dict[int, str]:
         """Group the new rows: position (in add order) -> group key, for the rows that joined
-        another article's group (every other new row is its own group)."""
+        another article's group (every other new row is its own group).
+
+        `engine`: "local", "ray", or the runner's Engine (whose cluster address Ray joins)."""
         self._finish_adding()
         self.stats = Stats()
         if not self.new_rows:
             self.stats.rows = self.old_rows
             return {}
-        if engine not in ("local", "ray"):
-            raise ValueError(f"unknown engine {engine!r} (local or ray)")
+        if isinstance(engine, str):
+            if engine not in ("local", "ray"):
+                raise ValueError(f"unknown engine {engine!r} (local or ray)")
+            engine = Engine(engine)
         rows = self._rows()
         self.stats.rows = rows.total
         pairs = _Spill(self.workdir, "pairs", rows.total, np.dtype("<i8"))
-        if engine == "ray":
-            self._candidates_on_ray(rows, pairs)
+        if engine.kind == "ray":
+            self._candidates_on_ray(rows, pairs, engine)
         else:
             self._candidates(rows, pairs)
         confirmed = self._confirm(rows, pairs)
@@ -319,13 +324,10 @@ class NearDuplicateIndex:
                 new = b >= n_old  # b is the later row
                 pairs.add(a[new], a[new] * total + b[new])
 
-    def _candidates_on_ray(self, rows: Rows, pairs: _Spill) -> None:
+    def _candidates_on_ray(self, rows: Rows, pairs: _Spill, engine: Engine) -> None:
         """Step 1 on Ray Data: (band hash, row) records shuffled by hash, window pairs formed
         per bucket on the workers; the driver only streams the pairs to the spill files."""
-        import ray
-
-        if not ray.is_initialized():
-            ray.init()  # joins RAY_ADDRESS when set, else starts a local cluster
+        ray = ray_session(engine)  # joined as every stage joins (address, token, errors)
         # Workers open each file through the filesystem the driver uses (pickled once).
         files = [
             self._for_ray(src.path if src.has_bands else src.bands_path) for src in rows.sources

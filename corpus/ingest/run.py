@@ -532,7 +532,7 @@ def _write_grouped(
 ) -> None:
     """Group the staged new articles, then rewrite articles.parquet: the existing articles
     carried over, the new ones appended with their dup_group; save the signatures."""
-    groups = index.group("ray" if engine and engine.kind == "ray" else "local")
+    groups = index.group(engine or "local")
     start = 0
     for report in reports:  # staged rows are in report order
         end = start + report.counts.accepted
