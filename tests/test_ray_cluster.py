@@ -26,6 +26,7 @@ import pytest
 import corpus.cli
 from corpus.bundled import sample_articles
 from corpus.workspace import Workspace
+from tests.pullkit import export_from
 from tests.trainkit import make_examples, write_annotations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,6 +173,34 @@ def test_every_stage_on_a_joined_cluster_writes_what_the_local_pool_writes(ray_c
         assert ray.stderr.strip() == "", ray.stderr  # none of Ray's own chatter
         TIMINGS["local"][name], TIMINGS["ray"][name] = local.seconds, ray.seconds
         same_data(spaces["local"], spaces["ray"])
+    # Publish builds its tokens, events and documents rows on the cluster: the same release.
+    for kind in ("local", "ray"):
+        ws = Workspace.load(spaces[kind])
+        ws.annotations_path.unlink()  # the model's training rows: the export is the annotation
+        export = export_from(ws, spaces[kind].parent / f"export-{kind}.json")
+        done = corpus_cli("pull", "--from-export", export, "--project", 1, env=ray_cluster.env,
+                          cwd=spaces[kind])  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    # Annotator pseudonyms are keyed per workspace: both releases come from the Ray twin.
+    publish = ["publish", "--no-baseline"]
+    where = {"env": ray_cluster.env, "cwd": spaces["ray"]}
+    local = corpus_cli(*publish, "1.0.0", "-j", "2", **where)
+    assert local.returncode == 0, local.stdout + local.stderr
+    ray = corpus_cli(*publish, "1.0.1", *on_ray, **where)
+    assert ray.returncode == 0, ray.stdout + ray.stderr
+    assert "error" not in ray.stderr.lower(), ray.stderr
+    TIMINGS["local"]["publish"], TIMINGS["ray"]["publish"] = local.seconds, ray.seconds
+    released = {
+        version: {
+            str(p.relative_to(spaces["ray"] / "releases" / version)): p.read_bytes()
+            for p in sorted((spaces["ray"] / "releases" / version).rglob("*.parquet"))
+        }
+        for version in ("1.0.0", "1.0.1")
+    }
+    configs = {k.split("/")[0] for k in released["1.0.1"]}
+    assert configs == {"sentences", "tokens", "events", "documents"}
+    assert released["1.0.0"] == released["1.0.1"]
+    assert not list((spaces["ray"] / ".corpus").glob("publish-staging-*"))
     preds = pq.read_table(spaces["ray"] / "data" / "predictions.parquet").to_pylist()
     assert {r["model_version"].split("+")[0] for r in preds} == {"model:ner@v1"}
     assert pq.read_table(spaces["ray"] / "data" / "quarantine" / "ingest.parquet").num_rows == 4
