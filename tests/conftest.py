@@ -27,6 +27,12 @@ _STARTED: list[subprocess.Popen] = []
 TIED = "CORPUS_SERVER_DIE_WITH_PARENT"
 
 
+# Hugging Face libraries never reach the network in a test (`load_dataset` on a release, tiny
+# local models), module fixtures and subprocesses included: a download fails instead of passing.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+
 def _stop_all() -> None:
     for proc in _STARTED:
         if proc.poll() is None:

@@ -110,8 +110,6 @@ def expected_labels(result: list[dict]) -> dict:
 def test_sample_articles_to_a_release_that_datasets_loads_with_the_annotators_labels(
     ls_workspace, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     ws = ls_workspace
     cli("ingest", ROOT / "corpus" / "samples" / "articles.jsonl", "-w", ws.root)
     cli("segment", "-w", ws.root)

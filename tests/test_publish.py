@@ -317,12 +317,6 @@ def by_id(ds) -> dict[str, dict]:
     return {r["id"]: r for split in ds for r in ds[split]}
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """One workspace published as 1.0.0, shared by the read-only tests below."""

@@ -28,12 +28,6 @@ def small_chunks(mp) -> None:
     mp.setattr(build, "BATCH_ROWS", 1)
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """A small workspace and its release built in this process (the reference)."""

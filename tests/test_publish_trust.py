@@ -21,12 +21,6 @@ from corpus.publish.manifest import MANIFEST, sha256_file
 from corpus.publish.release import verify
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-
 @pytest.fixture
 def ws(tmp_path):
     return build_workspace(tmp_path / "ws", n_articles=12).ws

@@ -18,12 +18,6 @@ from corpus.publish.release import verify
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-
 @pytest.fixture
 def ws(tmp_path):
     return build_workspace(tmp_path / "ws", n_articles=24).ws  # 24: every split gets groups

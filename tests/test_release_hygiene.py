@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import stat
 
-import pytest
 from test_publish import build_workspace  # noqa: E402  (tests/ is on sys.path)
 from test_release_cli import run  # noqa: E402
 
@@ -13,12 +12,6 @@ from corpus.publish.build import publish
 from corpus.publish.release import diff, verify
 
 WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
 
 
 def _writable(root):

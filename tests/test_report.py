@@ -40,12 +40,6 @@ PLOTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-
 class Page(HTMLParser):
     """Figures (by id) with their embedded images and notes; every external reference."""
 

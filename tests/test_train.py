@@ -311,8 +311,6 @@ def test_a_model_with_features_of_another_version_is_refused(tmp_path):
 def test_train_on_a_published_release(tmp_path, capsys, monkeypatch):
     from tests.test_publish import build_workspace
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     built = build_workspace(tmp_path / "ws", n_articles=12)
     ws = built.ws
     code, out = cli(capsys, "publish", "1.0.0", "-w", ws.root)
