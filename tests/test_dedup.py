@@ -23,6 +23,7 @@ from corpus.ingest.minhash import (
     signature_batch,
 )
 from corpus.ingest.signature_store import SignatureStore
+from corpus.io import filesystem
 
 
 def run_texts(path, arts, **kw) -> dict[str, str]:
@@ -319,6 +320,9 @@ def test_ray_path_equals_local_path(tmp_path, ray_local, monkeypatch):
     Ray Data) give the local path's groups and the same saved parts; the driver holds a bounded
     number of signatures. One Ray run per ingest: each takes seconds."""
     monkeypatch.setattr(dedup, "PART_ROWS", 50)  # several ranges: the driver's bound is one range
+    # Both later ingests shuffle only the new rows' buckets (the filter a small later ingest
+    # uses: here the new rows are a third of the corpus and more).
+    monkeypatch.setattr(dedup, "RAY_FILTER_RATIO", 1)
     ids, sigs = families(11, 60, 4)
     k1, k2 = len(ids) // 3, 2 * len(ids) // 3
     for name in ("local", "ray"):
@@ -333,6 +337,24 @@ def test_ray_path_equals_local_path(tmp_path, ray_local, monkeypatch):
     assert any(g in ids[:k1] for g in local.values())  # some join an earlier group
     for part in ("part-000000.parquet", "part-000001.parquet", "part-000002.parquet"):
         assert (tmp_path / "local" / part).read_bytes() == (tmp_path / "ray" / part).read_bytes()
+
+
+def test_ray_band_records_keep_only_buckets_of_the_new_rows(tmp_path):
+    ids, sigs = families(5, 30, 3)
+    run_sigs(tmp_path / "idx", ids, sigs)
+    bands, _ = lsh_params(0.7)
+    item = pa.table({"file": [0], "group": [0], "first": [0]})
+    files = [filesystem(next((tmp_path / "idx").glob("part-*.parquet")))]
+    every = dedup._band_records(item, bands, files)
+    assert every.num_rows == len(ids) * bands
+    keys = every["key"].to_numpy()
+    wanted = np.unique(keys[::7])
+    kept = dedup._band_records(item, bands, files, wanted)
+    assert set(kept["key"].to_numpy()) == set(wanted.tolist())
+    assert kept.num_rows == int(np.isin(keys, wanted).sum()) < every.num_rows
+    assert (
+        kept["row"].to_pylist() == every["row"].filter(pa.array(np.isin(keys, wanted))).to_pylist()
+    )
 
 
 # --- incremental ingests: parts, the old single file -------------------------------------------

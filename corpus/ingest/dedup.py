@@ -58,6 +58,9 @@ PART_ROWS = 65_536  # pairs are spilled and confirmed by range of rows (16 MB of
 PAIR_BUDGET = 1 << 18  # pairs processed at a time (18 MB with their sketches)
 ROW_BUDGET = 131_072  # signatures held at once for the exact check (32 MB)
 COMPARE_PAIRS = 16_384  # pairs compared at a time (two 4 MB gathers)
+# A Ray ingest filters earlier records by the new rows' buckets when the new rows are at most
+# this fraction (1/N) of the corpus; a first big ingest gains nothing from it.
+RAY_FILTER_RATIO = 4
 RAY_PARTS = 32  # groups the Ray path sorts buckets in
 
 SKETCHED = np.dtype([("code", "<i8"), ("sketch", "u1", (NUM_PERM,))])
@@ -337,22 +340,34 @@ class NearDuplicateIndex:
             for i, src in enumerate(rows.sources)
             for g in range(len(src.group_starts) - 1)
         ]
+        n_old = rows.total - self.new_rows
+        wanted = None
+        if n_old and self.new_rows * RAY_FILTER_RATIO <= rows.total:
+            # As the local path: earlier rows only matter in a bucket with a new row, so the
+            # shuffle carries the new rows' records and the earlier ones that share a bucket
+            # with them, not every stored band hash. (Band hashes are seeded by the band
+            # number: one sorted array serves every band.)
+            wanted = np.unique(
+                np.concatenate([rows.band_column(k, new=True) for k in range(self.bands)])
+            )
+        # One shuffle partition per million band rows (about: the filter keeps the new rows and
+        # their buckets' earlier members): small corpora need no more.
+        shuffled = rows.total if wanted is None else 2 * self.new_rows
+        n_parts = max(1, min(RAY_PARTS, shuffled * self.bands // 1_000_000))
         # Grouping by the bucket key itself would call Python once per bucket (millions);
         # grouping by a slice of the key keeps every bucket whole in fewer, bigger groups.
-        # One shuffle partition per million band rows: small corpora need no more.
-        n_parts = max(1, min(RAY_PARTS, rows.total * self.bands // 1_000_000))
         found = (
             ray.data.from_items(items)
             .map_batches(
                 _band_records,
-                fn_kwargs={"bands": self.bands, "files": files},
+                fn_kwargs={"bands": self.bands, "files": files, "wanted": wanted},
                 batch_size=1,
                 batch_format="pyarrow",
             )
             .groupby("part", num_partitions=n_parts)
             .map_groups(
                 _bucket_row_pairs,
-                fn_kwargs={"n_old": rows.total - self.new_rows},
+                fn_kwargs={"n_old": n_old},
                 batch_format="pyarrow",
             )
         )
@@ -466,20 +481,25 @@ class NearDuplicateIndex:
         self.close()
 
 
-def _band_records(item: pa.Table, bands: int, files: list[tuple]) -> pa.Table:
+def _band_records(
+    item: pa.Table, bands: int, files: list[tuple], wanted: np.ndarray | None = None
+) -> pa.Table:
     """Ray map stage: one row group of band hashes -> one (key, row, part) record per band of
-    each row."""
+    each row; with `wanted` (sorted hashes), only the records whose bucket is among them."""
     f, g = item.column("file")[0].as_py(), item.column("group")[0].as_py()
     first = item.column("first")[0].as_py()
     fs, path = files[f]
     pf = pq.ParquetFile(fs.open_input_file(path), pre_buffer=False)
     table = pf.read_row_group(g, columns=band_names(bands), use_threads=False)
     h = np.stack([table.column(k).to_numpy() for k in range(bands)], axis=1).reshape(-1)
-    rows = np.arange(first, first + table.num_rows, dtype=np.int64)
+    rows = np.repeat(np.arange(first, first + table.num_rows, dtype=np.int64), bands)
+    if wanted is not None and len(wanted):
+        keep = wanted[np.searchsorted(wanted, h).clip(max=len(wanted) - 1)] == h
+        h, rows = h[keep], rows[keep]
     return pa.table(
         {
             "key": pa.array(h, pa.uint64()),
-            "row": pa.array(np.repeat(rows, bands)),
+            "row": pa.array(rows),
             "part": pa.array(h % np.uint64(RAY_PARTS), pa.uint64()),
         }
     )
