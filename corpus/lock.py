@@ -48,7 +48,8 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (one of another user counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -69,13 +70,19 @@ def remove_stale_temps(*folders: Path) -> int:
                 pid = int(p.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[1].split("-", 1)[0])
             except (IndexError, ValueError):
                 continue
-            if pid != os.getpid() and not _alive(pid):
+            if pid != os.getpid() and not alive(pid):
                 p.unlink(missing_ok=True)
                 removed += 1
     return removed
 
 
 STAGING_MARK = "-staging-"  # scratch folders for Ray: NAME-staging-PID (Workspace.staging)
+
+
+def staging_name(kind: str) -> str:
+    """The name of this process's scratch folder for `kind`: `remove_stale_staging` recognises
+    it (and its owner's pid) once the process is gone."""
+    return f"{kind}{STAGING_MARK}{os.getpid()}"
 
 
 def remove_stale_staging(*folders) -> int:
@@ -89,7 +96,7 @@ def remove_stale_staging(*folders) -> int:
             continue
         for p in children:
             _, mark, pid = p.name.rpartition(STAGING_MARK)
-            if not mark or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            if not mark or not pid.isdigit() or int(pid) == os.getpid() or alive(int(pid)):
                 continue
             if isinstance(p, Path):
                 shutil.rmtree(p, ignore_errors=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 
 from corpus.errors import CorpusError, WorkspaceConfigError, WorkspaceNotFound
-from corpus.lock import temp_path
+from corpus.lock import staging_name, temp_path
 
 if TYPE_CHECKING:
     from corpus.fs import DataPath
@@ -84,9 +84,12 @@ class Workspace:
             self._data = (key, data_path(self.data_location, self.root))
         return self._data[1]
 
-    def staging(self, name: str) -> str | DataPath:
-        """A scratch folder that Ray workers read: next to the data when it is remote (every
-        node reaches it), else in .corpus/ (a shared mount on a cluster, as the data)."""
+    def staging(self, kind: str) -> str | DataPath:
+        """This process's scratch folder for `kind` (e.g. "ingest") that Ray workers read: next
+        to the data when it is remote (every node reaches it), else in .corpus/ (a shared mount
+        on a cluster, as the data). Named `staging_name(kind)`, so the next writing command
+        removes it should this one be killed."""
+        name = staging_name(kind)
         return self.data_dir / f".{name}" if self.data_remote else str(self.state_dir / name)
 
     def shown(self, path: DataPath) -> str:

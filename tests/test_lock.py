@@ -174,6 +174,7 @@ def test_a_killed_commands_ray_staging_is_removed_by_the_next_writer(ws, tmp_pat
     left = [
         ws.state_dir / f"ingest-staging-{dead.pid}",
         ws.data_dir / f".publish-staging-{dead.pid}",
+        ws.data_dir / f".minhash-k3x9-staging-{dead.pid}",  # near-duplicate working files
     ]
     live = ws.state_dir / f"publish-staging-{os.getppid()}"  # a running process's: kept
     for folder in [*left, live]:

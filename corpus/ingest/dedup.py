@@ -48,6 +48,7 @@ from corpus.ingest.signature_store import (
     part_schema,
 )
 from corpus.io import ParquetSink, filesystem, is_remote, parquet_file
+from corpus.lock import STAGING_MARK, staging_name
 from corpus.runner import Engine, ray_session
 
 __all__ = ["NearDuplicateIndex", "Stats", "window_pairs"]
@@ -204,14 +205,20 @@ class NearDuplicateIndex:
         remote = is_remote(self.store.root)
         if not remote:
             self.store.root.parent.mkdir(parents=True, exist_ok=True)
+        # Named as staging folders, so the next writing command removes them if this one is
+        # killed (`lock.remove_stale_staging`).
         self._tmp = tempfile.TemporaryDirectory(
-            prefix=".minhash-", dir=None if remote else self.store.root.parent
+            prefix=".minhash-",
+            suffix=STAGING_MARK + str(os.getpid()),
+            dir=None if remote else self.store.root.parent,
         )
         # With remote data, Ray workers read the working files they need (new rows, computed
         # band hashes) from a copy beside the data, so a cluster reaches them (see `_for_ray`).
         self.shared = None
         if remote:
-            self.shared = self.store.root.parent / f".minhash-{os.getpid()}-{secrets.token_hex(4)}"
+            self.shared = (
+                self.store.root.parent / f".minhash-{secrets.token_hex(4)}-{staging_name('ray')}"
+            )
         self.new_path = self.workdir / "new.parquet"
         self._schema = part_schema(self.bands, self.rows, with_group=False)
         self._sink: ParquetSink | None = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -392,7 +391,7 @@ def ingest(
                 Stage(CleanAndSign, {"opts": opts}),
                 raw,
                 engine=engine,
-                staging=ws.staging(f"ingest-staging-{os.getpid()}"),
+                staging=ws.staging("ingest"),
                 schema=RAW_BATCH,
             ):
                 rows = _dedupe(

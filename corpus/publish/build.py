@@ -41,6 +41,7 @@ from corpus.io import (
     require,
 )
 from corpus.licenses import check_license
+from corpus.lock import alive
 from corpus.publish.annotations import Adjudicated, adjudicated, check_labels
 from corpus.publish.baselines import baseline_scores, not_computed
 from corpus.publish.card import dataset_card
@@ -188,7 +189,7 @@ def _build(
         table, articles, spec, _previous_splits(ws, prev, spec)
     )
     # Ray's input is staged where every node reads it, as ingest's (removed after use).
-    staging = ws.staging(f"publish-staging-{os.getpid()}")
+    staging = ws.staging("publish")
     written = _write_configs(
         out, table, articles, order, split_sorted, ontology, step, engine, staging
     )
@@ -568,14 +569,8 @@ def _cleanup_stale(releases_dir: Path) -> None:
         m = re.match(re.escape(TMP_PREFIX) + r".*-(\d+)-[0-9a-f]+$", p.name)
         if not m:
             continue
-        try:
-            os.kill(int(m[1]), 0)
-            alive = int(m[1]) != os.getpid()
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            alive = True
-        if not alive:
+        pid = int(m[1])
+        if pid == os.getpid() or not alive(pid):  # ours: a publish in this process that failed
             make_writable(p)  # it may have been made read-only just before it was killed
             shutil.rmtree(p, ignore_errors=True)
 
