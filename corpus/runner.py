@@ -36,11 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from corpus.errors import CorpusError
-from corpus.io import ParquetSink, filesystem
+from corpus.io import ParquetSink, filesystem, parquet_file
 
 ENGINES = ("local", "ray")
 IN_FLIGHT = 2  # batches queued per worker: keeps workers busy, memory bounded
@@ -110,26 +108,12 @@ class Engine:
 # --- filesystems ---------------------------------------------------------------------------------
 
 
-def exists(uri: str | Path) -> bool:
-    fs, path = filesystem(uri)
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
-
-
 def read_batches(
     uri: str | Path, columns: list[str] | None = None, batch_rows: int = 4096
 ) -> Iterator[pa.Table]:
     """A Parquet file as tables of `batch_rows` rows (cut by rows only: the same for everyone)."""
-    fs, path = filesystem(uri)
-    with fs.open_input_file(path) as f:
-        pf = pq.ParquetFile(f)
-        for b in pf.iter_batches(batch_size=batch_rows, columns=columns):
-            yield pa.Table.from_batches([b])
-
-
-def count_rows(uri: str | Path) -> int:
-    fs, path = filesystem(uri)
-    with fs.open_input_file(path) as f:
-        return pq.ParquetFile(f).metadata.num_rows
+    for b in parquet_file(uri).iter_batches(batch_size=batch_rows, columns=columns):
+        yield pa.Table.from_batches([b])
 
 
 # --- the local engine ----------------------------------------------------------------------------

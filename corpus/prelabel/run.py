@@ -18,11 +18,11 @@ import pyarrow.compute as pc
 
 from corpus.errors import CorpusError
 from corpus.fs import file_version
-from corpus.io import ParquetSink, require
+from corpus.io import ParquetSink, parquet_file, require
 from corpus.ontology import load_ontology
 from corpus.prelabel import PrelabelStage, get_prelabeler
 from corpus.quarantine import Quarantine
-from corpus.runner import Engine, Stage, count_rows, map_parquet
+from corpus.runner import Engine, Stage, map_parquet
 from corpus.schemas import PREDICTIONS
 from corpus.types import QuarantinedRow
 from corpus.workspace import Workspace
@@ -157,7 +157,7 @@ def prelabel_workspace(
         report.up_to_date = True
         return report
     try:
-        count_rows(source)
+        parquet_file(source)  # readable Parquet, before any worker starts
     except (pa.ArrowException, OSError) as e:
         raise CorpusError(
             f"{source} is not a readable Parquet file ({e}).",

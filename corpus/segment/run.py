@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from corpus.errors import CorpusError, WorkspaceConfigError
-from corpus.io import ParquetSink, filesystem
-from corpus.runner import Engine, Stage, count_rows, map_parquet
+from corpus.io import ParquetSink, parquet_file
+from corpus.runner import Engine, Stage, map_parquet
 from corpus.schemas import SENTENCES
 from corpus.segment.spans import segment_batch
 from corpus.workspace import CONFIG_NAME, Workspace
@@ -38,13 +38,9 @@ def configured_max_chars(ws: Workspace) -> int:
 
 def check_articles(source: str | Path) -> int:
     """Rows of the articles file, after checking it is readable Parquet with what segment needs."""
-    import pyarrow.parquet as pq
-
     try:
-        total = count_rows(source)
-        fs, path = filesystem(source)
-        with fs.open_input_file(path) as f:
-            columns = set(pq.ParquetFile(f).schema_arrow.names)
+        pf = parquet_file(source)
+        total, columns = pf.metadata.num_rows, set(pf.schema_arrow.names)
     except (pa.ArrowException, OSError) as e:
         raise CorpusError(
             f"{source} is not a readable Parquet file ({e}).",
