@@ -571,13 +571,17 @@ def test_a_killed_publish_leaves_no_version_and_is_cleaned_up(tmp_path):
     marker = tmp_path / "writing"
     script = textwrap.dedent(
         f"""
-        import time, pathlib
+        import os, pathlib, threading, time
         import corpus.publish.build as mod
         from corpus.workspace import Workspace
         real = mod._write_part
         def slow(writer, part, *args):
             real(writer, part, *args)
-            pathlib.Path({str(marker)!r}).write_text(str(writer.where))
+            # One writing thread per config: each names its file atomically, so the test
+            # never reads a marker another thread has just truncated.
+            tmp = pathlib.Path({str(marker)!r} + f".{{threading.get_ident()}}")
+            tmp.write_text(str(writer.where))
+            os.replace(tmp, {str(marker)!r})
             time.sleep(600)
         mod._write_part = slow
         mod.publish(Workspace.load(pathlib.Path({str(built.ws.root)!r})), "2.0.0")
